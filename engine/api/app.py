@@ -1,0 +1,85 @@
+"""The FastAPI application: compile the rule pack once, open the audit store, mount the routes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+from engine import __version__
+from engine.api import problems
+from engine.api.routes_v1 import router as v1_router
+from engine.api.state import AppState, StateDep
+from engine.audit.store import AuditStore
+from engine.compiler.pack import compile_ruleset
+from engine.runtime.engine import Engine
+from engine.settings import Settings
+
+log = logging.getLogger("cdsrules")
+
+
+def build_state(settings: Settings) -> AppState:
+    """Compile the pack and open the store; raises (and the app refuses to start) on any error."""
+    pack = compile_ruleset(settings.rules_dir)
+    audit = AuditStore(settings.database_url, settings.audit_hash_key, settings.audit_store_inputs)
+    audit.create_schema()
+    return AppState(settings=settings, engine=Engine(pack), audit=audit)
+
+
+def create_app(settings: Settings | None = None, state: AppState | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not hasattr(app.state, "cds"):
+            app.state.cds = build_state(settings)
+            pack = app.state.cds.engine.pack
+            log.info(
+                "rule pack %s (%s) compiled: %d drugs, %d rules",
+                pack.version,
+                pack.digest,
+                len(pack.drugs),
+                len(pack.rules),
+            )
+        yield
+        app.state.cds.engine.close()
+        app.state.cds.audit.dispose()
+
+    app = FastAPI(
+        title="cdsrules",
+        version=__version__,
+        description="Clinical decision support for oral baclofen and skeletal muscle relaxants.",
+        lifespan=lifespan,
+    )
+    if state is not None:
+        app.state.cds = state
+    problems.install(app)
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > settings.max_body_bytes:
+            return JSONResponse({"status": 413, "title": "Request body too large"}, status_code=413)
+        return await call_next(request)
+
+    app.include_router(v1_router)
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    def readyz(state: StateDep) -> JSONResponse:
+        db = state.audit.ping()
+        pack = state.engine.pack
+        body = {
+            "status": "ready" if db else "not-ready",
+            "rules": {"version": pack.version, "digest": pack.digest, "drugs": sorted(pack.drugs)},
+            "database": "ok" if db else "unreachable",
+        }
+        return JSONResponse(body, status_code=200 if db else 503)
+
+    return app

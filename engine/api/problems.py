@@ -1,0 +1,96 @@
+"""Map every failure to a JSON error body with the location of each problem.
+
+The one boundary where request-parsing errors (pydantic, JSON) and our own errors become HTTP
+responses. Nothing here returns a traceback; unexpected errors become a 500 with an error id.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from engine.audit.store import AuditError
+from engine.errors import EngineError, InputError, InputProblem, RuleSetError
+
+log = logging.getLogger("cdsrules.api")
+
+
+def pointer(loc: tuple[Any, ...]) -> str:
+    """JSON pointer (RFC 6901) of a pydantic error location, without the 'body' prefix."""
+    parts = [str(p) for p in loc if p != "body"]
+    # pydantic names union branches ('CodeableConcept', 'str', 'function-after[...]'): not JSON paths
+    parts = [p for p in parts if not (p[:1].isupper() or "[" in p or p in ("str", "int", "float", "bool"))]
+    return "/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts) if parts else ""
+
+
+def validation_problems(errors: list[dict[str, Any]]) -> list[InputProblem]:
+    out: list[InputProblem] = []
+    for err in errors:
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        if err.get("type") == "extra_forbidden":
+            msg = "unknown field"
+        out.append(InputProblem(pointer(tuple(err.get("loc", ()))), msg, str(err.get("type", "invalid"))))
+    # union branches repeat the same pointer; keep the first message per pointer and type
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for p in out:
+        if (p.pointer, p.message) not in seen:
+            seen.add((p.pointer, p.message))
+            unique.append(p)
+    return unique
+
+
+def problem_response(status: int, title: str, problems: list[InputProblem] | None = None, **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {"status": status, "title": title}
+    if problems is not None:
+        body["errors"] = [{"pointer": p.pointer, "message": p.message, "code": p.code} for p in problems]
+    body.update(extra)
+    return JSONResponse(body, status_code=status)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = list(exc.errors())
+        if any(e.get("type") == "json_invalid" for e in errors):
+            e = next(e for e in errors if e.get("type") == "json_invalid")
+            detail = e.get("ctx", {}).get("error", "malformed JSON")
+            return problem_response(
+                400, "Malformed JSON", [InputProblem("", f"malformed JSON: {detail}", "json_invalid")]
+            )
+        return problem_response(422, "Invalid request", validation_problems(errors))
+
+    @app.exception_handler(InputError)
+    async def _input(_: Request, exc: InputError) -> JSONResponse:
+        return problem_response(422, "Invalid request", exc.problems)
+
+    @app.exception_handler(AuditError)
+    async def _audit(_: Request, exc: AuditError) -> JSONResponse:
+        log.error("audit write failed; advice withheld", extra={"error": str(exc)})
+        return problem_response(503, "Decision could not be recorded; no advice was given", retryable=True)
+
+    @app.exception_handler(EngineError)
+    async def _engine(_: Request, exc: EngineError) -> JSONResponse:
+        error_id = str(uuid.uuid4())
+        log.error("rule engine failure", extra={"error_id": error_id, "error": str(exc)})
+        return problem_response(503, "Rule engine failure; no advice was given", error_id=error_id, retryable=True)
+
+    @app.exception_handler(RuleSetError)
+    async def _rules(_: Request, exc: RuleSetError) -> JSONResponse:
+        return problem_response(503, "Rule pack is not loaded", rule_problems=[str(p) for p in exc.problems[:50]])
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem_response(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        error_id = str(uuid.uuid4())
+        log.exception("unexpected error", extra={"error_id": error_id})
+        return problem_response(500, "Internal error", error_id=error_id)

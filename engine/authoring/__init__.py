@@ -1,0 +1,1 @@
+"""Tools for rule authors: run the examples that live beside the rules."""

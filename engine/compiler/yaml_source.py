@@ -1,0 +1,95 @@
+"""Load YAML while remembering where every value came from.
+
+Pydantic and the compiler report errors by path inside the document; this module turns that path
+into a line number so a rule author sees ``rules/baclofen/renal.yaml:42`` rather than a traceback.
+Duplicate keys are errors here (plain YAML silently keeps the last one, which hides edits).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from engine.errors import RuleProblem
+
+Pointer = tuple[str | int, ...]
+
+
+@dataclass
+class YamlDocument:
+    path: str
+    data: Any
+    lines: dict[Pointer, int]
+
+    def line_of(self, pointer: Pointer) -> int:
+        """Line of the deepest known node on ``pointer`` (1-based)."""
+        p = tuple(pointer)
+        while p:
+            if p in self.lines:
+                return self.lines[p]
+            p = p[:-1]
+        return self.lines.get((), 1)
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _construct(node: yaml.Node, ptr: Pointer, lines: dict[Pointer, int], path: str) -> Any:
+    lines[ptr] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = _Loader.construct_object(_LOADER_SINGLETON, key_node, deep=True)
+            if not isinstance(key, str):
+                key = str(key).lower() if isinstance(key, bool) else str(key)
+            if key in out:
+                raise _DuplicateKey(path, key_node.start_mark.line + 1, key)
+            out[key] = _construct(value_node, (*ptr, key), lines, path)
+            lines[(*ptr, key)] = key_node.start_mark.line + 1
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(child, (*ptr, i), lines, path) for i, child in enumerate(node.value)]
+    return _Loader.construct_object(_LOADER_SINGLETON, node, deep=True)
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, path: str, line: int, key: str) -> None:
+        self.problem = RuleProblem(path, line, "E001", f"duplicate key {key!r} (YAML would keep only the last)")
+
+
+_LOADER_SINGLETON = _Loader("")
+
+
+def load_yaml(path: Path, display_path: str | None = None) -> YamlDocument | RuleProblem:
+    """Parse one file; a problem (never an exception) when it is not well-formed YAML."""
+    shown = display_path or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return RuleProblem(shown, 1, "E001", f"cannot read file: {exc}")
+    return load_yaml_text(text, shown)
+
+
+def load_yaml_text(text: str, shown: str) -> YamlDocument | RuleProblem:
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        return RuleProblem(shown, line, "E001", f"not valid YAML: {exc.problem or exc}")
+    except yaml.YAMLError as exc:
+        return RuleProblem(shown, 1, "E001", f"not valid YAML: {exc}")
+    if node is None:
+        return RuleProblem(shown, 1, "E001", "file is empty")
+    lines: dict[Pointer, int] = {}
+    try:
+        data = _construct(node, (), lines, shown)
+    except _DuplicateKey as dup:
+        return dup.problem
+    except yaml.YAMLError as exc:
+        return RuleProblem(shown, 1, "E001", f"not valid YAML: {exc}")
+    return YamlDocument(shown, data, lines)

@@ -1,0 +1,1 @@
+"""Runtime: evaluate one patient against a compiled pack, statelessly."""

@@ -1,0 +1,115 @@
+"""The engine facade: one compiled pack, one call per patient, the same answer for every adapter.
+
+``Engine.evaluate`` is what ``/v1/evaluate``, CDS Hooks, the CLI and the test harness all call.
+It holds no per-request state: facts go into an isolated durable-rules session that is deleted
+before the call returns.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+from engine.compiler.model import CompiledPack
+from engine.errors import InputError, InputProblem
+from engine.runtime.durable_host import DurableRuleset, Firing
+from engine.runtime.facts import PatientFacts, build_facts
+from engine.runtime.outcome import combine
+from engine.runtime.reference import evaluate_reference
+from schemas.api import (
+    DrugOut,
+    EvaluateRequest,
+    EvaluateResponse,
+    RenalAssessment,
+    RulesetRef,
+)
+
+Backend = Literal["durable", "reference"]
+
+
+class Engine:
+    def __init__(self, pack: CompiledPack, backend: Backend = "durable") -> None:
+        self.pack = pack
+        self.backend = backend
+        self._rulesets: dict[str, DurableRuleset] = {}
+        if backend == "durable":
+            for drug, dr in pack.drugs.items():
+                derivations = {
+                    name: pack.rules[rid].then.derive or {}
+                    for name, rid in dr.durable_names.items()
+                    if pack.rules[rid].is_derivation
+                }
+                label = f"{drug}@{pack.version}-{pack.digest[7:19]}"
+                self._rulesets[drug] = DurableRuleset(label, dr.durable_definition, derivations)
+
+    @property
+    def ruleset_ref(self) -> RulesetRef:
+        return RulesetRef(version=self.pack.version, digest=self.pack.digest)
+
+    def close(self) -> None:
+        for rs in self._rulesets.values():
+            rs.close()
+        self._rulesets.clear()
+
+    def resolve_drug(self, req: EvaluateRequest) -> str:
+        """The ingredient id whose rules apply, or an ``InputError`` naming the field."""
+        term = self.pack.terminology
+        by_code = term.by_rxcui.get(req.drug.rxcui) if req.drug.rxcui else None
+        by_name = term.resolve_drug(req.drug.model_copy(update={"rxcui": None})) if req.drug.name else None
+        if req.drug.rxcui and by_code is None and not by_name:
+            raise InputError([InputProblem("/drug/rxcui", f"unknown RxNorm code {req.drug.rxcui}", "unknown-code")])
+        if by_code and by_name and not (by_code & by_name):
+            msg = f"rxcui {req.drug.rxcui} is {'/'.join(sorted(by_code))} but name {req.drug.name!r} is not"
+            raise InputError([InputProblem("/drug/rxcui", msg, "conflict")])
+        found = by_code or by_name or frozenset()
+        pointer = "/drug/rxcui" if by_code else "/drug/name"
+        if not found:
+            raise InputError([InputProblem(pointer, f"unknown drug {req.drug.name!r}", "unknown-drug")])
+        if len(found) > 1:
+            msg = f"combination product ({', '.join(sorted(found))}); order the single ingredient"
+            raise InputError([InputProblem(pointer, msg, "unsupported-drug")])
+        (ingredient,) = found
+        if ingredient not in self.pack.drugs:
+            supported = ", ".join(sorted(self.pack.drugs))
+            raise InputError(
+                [InputProblem(pointer, f"no rules for {ingredient}; supported: {supported}", "unsupported-drug")]
+            )
+        return ingredient
+
+    def facts(self, req: EvaluateRequest) -> tuple[str, PatientFacts]:
+        ingredient = self.resolve_drug(req)
+        return ingredient, build_facts(req, ingredient, self.pack.terminology)
+
+    def fire(self, ingredient: str, fact: dict[str, object]) -> Firing:
+        """Fired rule ids and derived facts for one patient fact."""
+        dr = self.pack.drugs[ingredient]
+        if self.backend == "reference":
+            return evaluate_reference(dr, fact)
+        raw = self._rulesets[ingredient].evaluate(fact)
+        return Firing(frozenset(dr.durable_names[n] for n in raw.fired), raw.derived)
+
+    def evaluate(self, req: EvaluateRequest, decision_id: str | None = None) -> EvaluateResponse:
+        ingredient, pf = self.facts(req)
+        firing = self.fire(ingredient, pf.fact)
+        dr = self.pack.drugs[ingredient]
+        fired = [self.pack.rules[rid] for rid in firing.fired]
+        outcome = combine(fired, pf.fact, dict(firing.derived), dr.profile, req.drug.ordered_dose)
+        bands = sorted(firing.derived.get("renal_band", frozenset()))
+        return EvaluateResponse(
+            decision_id=decision_id or str(uuid.uuid4()),
+            ruleset=self.ruleset_ref,
+            drug=DrugOut(name=ingredient, rxcui=self.pack.terminology.ingredients.get(ingredient)),
+            action=req.drug.action,
+            contraindicated=outcome.contraindicated,
+            dose=outcome.dose,
+            findings=outcome.findings,
+            monitoring=outcome.monitoring,
+            missing_data=outcome.missing_data,
+            unrecognized=pf.unrecognized,
+            renal=RenalAssessment(
+                value_ml_min=pf.renal.value_ml_min,
+                method=pf.renal.method,
+                band="/".join(bands) or "not derived",
+            ),
+            trace=outcome.trace,
+        )

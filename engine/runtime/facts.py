@@ -1,0 +1,114 @@
+"""Turn a request into the patient fact the rules see: typed, coded, and honest about gaps.
+
+Everything a rule can test is computed here once, from data (terminology) and arithmetic (renal
+estimates), never from clinical special cases; clinical judgement lives in the rule files. Numbers
+are floats and tri-state flags are strings, so durable-rules never compares "100" with 60.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from engine import renal
+from engine.compiler.conditions import count_field, size_field
+from engine.terminology import Terminology
+from schemas.api import CodeableConcept, EvaluateRequest, Unrecognized
+
+
+@dataclass(frozen=True)
+class PatientFacts:
+    fact: dict[str, Any]
+    unrecognized: list[Unrecognized]
+    renal: renal.RenalEstimate
+
+
+def _tri(value: bool | None) -> str:
+    return "unknown" if value is None else ("true" if value else "false")
+
+
+def _label(item: CodeableConcept | str) -> str:
+    if isinstance(item, str):
+        return item
+    if item.text:
+        return item.text
+    return ", ".join(f"{c.system}|{c.code}" for c in item.coding)
+
+
+def build_facts(req: EvaluateRequest, ingredient: str, term: Terminology) -> PatientFacts:
+    p = req.patient
+    unrecognized: list[Unrecognized] = []
+    age = p.resolved_age_years()
+    est = renal.estimate(age, p.sex, p.weight_kg, p.height_cm, p.creatinine_mg_dl(), p.egfr_ml_min_1_73m2)
+
+    fact: dict[str, Any] = {
+        "action": req.drug.action,
+        "sex": p.sex or "unknown",
+        "on_dialysis": _tri(p.on_dialysis),
+        "hepatic_impairment": p.hepatic_impairment,
+        "pregnant": _tri(p.pregnant),
+        "breastfeeding": _tri(p.breastfeeding),
+    }
+    if p.sex == "male":
+        # pregnancy and breastfeeding do not apply; 'unknown' would raise a needless missing-data prompt
+        fact["pregnant"] = fact["pregnant"] if p.pregnant is not None else "false"
+        fact["breastfeeding"] = fact["breastfeeding"] if p.breastfeeding is not None else "false"
+    for name, value in (
+        ("age_years", age),
+        ("weight_kg", p.weight_kg),
+        ("height_cm", p.height_cm),
+        ("renal_ml_min", est.value_ml_min),
+        ("crcl_ml_min", est.crcl_ml_min),
+        ("egfr_ml_min", est.egfr_ml_min),
+    ):
+        if value is not None:
+            fact[name] = float(value)
+
+    conditions: set[str] = set()
+    for i, cond in enumerate(p.conditions):
+        hits = term.resolve_condition(cond)
+        if hits:
+            conditions |= hits
+        else:
+            unrecognized.append(
+                Unrecognized(field="conditions", pointer=f"/patient/conditions/{i}", value=_label(cond))
+            )
+
+    comeds: set[str] = set()
+    on_list = False
+    for i, med in enumerate(p.co_medications):
+        ings = term.resolve_drug(med)
+        if not ings:
+            label = med.name or f"rxcui {med.rxcui}"
+            unrecognized.append(
+                Unrecognized(field="co_medications", pointer=f"/patient/co_medications/{i}", value=label)
+            )
+        on_list = on_list or ingredient in ings
+        comeds |= ings
+    # the ordered drug itself is not a co-medication; its presence on the list is its own fact
+    comeds.discard(ingredient)
+
+    allergies: set[str] = set()
+    for i, alg in enumerate(p.allergies):
+        ings = term.resolve_drug(alg)
+        if not ings:
+            label = alg.name or f"rxcui {alg.rxcui}"
+            unrecognized.append(Unrecognized(field="allergies", pointer=f"/patient/allergies/{i}", value=label))
+        allergies |= ings
+
+    comed_classes = term.classes_for(comeds)
+    sets = {
+        "conditions": sorted(conditions),
+        "comed_ingredients": sorted(comeds),
+        "comed_classes": sorted(comed_classes),
+        "allergy_ingredients": sorted(allergies),
+        "allergy_classes": sorted(term.classes_for(allergies)),
+    }
+    for name, values in sets.items():
+        fact[name] = values
+        fact[size_field(name)] = float(len(values))
+    fact["ordered_drug_on_med_list"] = "true" if on_list else "false"
+    for cls, members in term.class_members.items():
+        fact[count_field(cls)] = float(len(members & comeds))
+
+    return PatientFacts(fact, unrecognized, est)

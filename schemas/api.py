@@ -1,0 +1,227 @@
+"""The native HTTP contract: ``POST /v1/evaluate`` request and response.
+
+Field names are part of the public contract (EHR integrators code against them); do not rename.
+Plausibility limits live here so that every adapter (HTTP, CLI, CDS Hooks mapping) rejects the
+same impossible values with the same message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from schemas.common import Category, MissingDataCode, MonitoringCode, Severity
+
+SNOMED = "http://snomed.info/sct"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+UMOL_PER_MG_DL_CREATININE = 88.42
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Coding(_In):
+    system: str = Field(min_length=1)
+    code: str = Field(min_length=1)
+    display: str | None = None
+
+
+class CodeableConcept(_In):
+    text: str | None = None
+    coding: list[Coding] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> CodeableConcept:
+        if not self.text and not self.coding:
+            raise ValueError("a condition needs 'text' or at least one 'coding'")
+        return self
+
+
+class DrugRef(_In):
+    name: str | None = Field(default=None, min_length=1)
+    rxcui: str | None = Field(default=None, pattern=r"^[0-9]{1,9}$")
+
+    @model_validator(mode="after")
+    def _identified(self) -> DrugRef:
+        if not self.name and not self.rxcui:
+            raise ValueError("a drug needs 'name' or 'rxcui'")
+        return self
+
+
+class OrderedDose(_In):
+    """The dose a prescriber wrote (order-sign); checked against this patient's maximum."""
+
+    dose_mg: float = Field(gt=0, le=10000)
+    times_per_day: float = Field(gt=0, le=24)
+
+
+class DrugOrder(DrugRef):
+    route: Literal["oral"] = "oral"
+    action: Literal["start", "stop"] = "start"
+    ordered_dose: OrderedDose | None = None
+
+
+class Patient(_In):
+    age_years: float | None = Field(default=None, ge=0, le=125)
+    birth_date: dt.date | None = None
+    sex: Literal["female", "male", "other", "unknown"] | None = None
+    weight_kg: float | None = Field(default=None, gt=0.3, le=400)
+    height_cm: float | None = Field(default=None, ge=20, le=260)
+    serum_creatinine_mg_dl: float | None = Field(default=None, ge=0.05, le=30)
+    serum_creatinine_umol_l: float | None = Field(default=None, ge=4, le=2700)
+    egfr_ml_min_1_73m2: float | None = Field(default=None, ge=0, le=250)
+    on_dialysis: bool | None = None
+    hepatic_impairment: Literal["none", "mild", "moderate", "severe", "unknown"] = "unknown"
+    pregnant: bool | None = None
+    breastfeeding: bool | None = None
+    conditions: list[CodeableConcept | str] = Field(default_factory=list, max_length=500)
+    co_medications: list[DrugRef] = Field(default_factory=list, max_length=200)
+    allergies: list[DrugRef] = Field(default_factory=list, max_length=200)
+
+    @field_validator("serum_creatinine_mg_dl", mode="before")
+    @classmethod
+    def _creatinine_units(cls, v: object) -> object:
+        if isinstance(v, int | float) and not isinstance(v, bool) and 30 < v <= 2700:
+            raise ValueError(
+                f"{v} mg/dL is not a plausible serum creatinine; it looks like µmol/L. "
+                "Send it as serum_creatinine_umol_l, or divide by 88.42"
+            )
+        return v
+
+    @field_validator("birth_date")
+    @classmethod
+    def _past(cls, v: dt.date | None) -> dt.date | None:
+        if v is not None and v > dt.date.today():
+            raise ValueError("birth_date is in the future")
+        if v is not None and v < dt.date.today().replace(year=dt.date.today().year - 125):
+            raise ValueError("birth_date is more than 125 years ago")
+        return v
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Patient:
+        if self.serum_creatinine_mg_dl is not None and self.serum_creatinine_umol_l is not None:
+            diff = abs(self.serum_creatinine_mg_dl * UMOL_PER_MG_DL_CREATININE - self.serum_creatinine_umol_l)
+            if diff > 0.1 * self.serum_creatinine_umol_l:
+                raise ValueError("serum_creatinine_mg_dl and serum_creatinine_umol_l disagree; send one")
+        if (
+            self.age_years is not None
+            and self.birth_date is not None
+            and abs(self.age_years - age_from_birth_date(self.birth_date)) > 1
+        ):
+            raise ValueError("age_years and birth_date disagree by more than a year; send one")
+        if self.pregnant and self.sex == "male":
+            raise ValueError("pregnant is true but sex is male")
+        return self
+
+    def resolved_age_years(self) -> float | None:
+        if self.age_years is not None:
+            return self.age_years
+        if self.birth_date is not None:
+            return age_from_birth_date(self.birth_date)
+        return None
+
+    def creatinine_mg_dl(self) -> float | None:
+        if self.serum_creatinine_mg_dl is not None:
+            return self.serum_creatinine_mg_dl
+        if self.serum_creatinine_umol_l is not None:
+            return round(self.serum_creatinine_umol_l / UMOL_PER_MG_DL_CREATININE, 3)
+        return None
+
+
+def age_from_birth_date(born: dt.date, today: dt.date | None = None) -> float:
+    today = today or dt.date.today()
+    return round((today - born).days / 365.2425, 2)
+
+
+class EvaluateRequest(_In):
+    patient: Patient
+    drug: DrugOrder
+
+
+# ---- response -------------------------------------------------------------------------------
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RulesetRef(_Out):
+    version: str
+    digest: str
+
+
+class DrugOut(_Out):
+    name: str
+    rxcui: str | None
+
+
+class StartDose(_Out):
+    dose_mg: float
+    times_per_day: int
+    total_daily_mg: float
+
+
+class DoseSuggestion(_Out):
+    start: StartDose
+    titration: str | None
+    max_daily_mg: float
+    rule_ids: list[str]
+
+
+class SourceOut(_Out):
+    label: str
+    url: str | None = None
+    section: str | None = None
+
+
+class Finding(_Out):
+    rule_id: str
+    category: Category
+    severity: Severity
+    summary: str
+    detail: str
+    sources: list[SourceOut]
+
+
+class MonitoringPrompt(_Out):
+    code: MonitoringCode
+    prompt: str
+    when: str
+    rule_ids: list[str]
+
+
+class Unrecognized(_Out):
+    field: str
+    pointer: str
+    value: str
+
+
+class RenalAssessment(_Out):
+    value_ml_min: float | None
+    method: str
+    band: str
+
+
+class TraceEntry(_Out):
+    rule_id: str
+    version: str
+    matched: dict[str, object]
+
+
+class EvaluateResponse(_Out):
+    decision_id: str
+    ruleset: RulesetRef
+    drug: DrugOut
+    action: Literal["start", "stop"]
+    contraindicated: bool
+    dose: DoseSuggestion | None
+    findings: list[Finding]
+    monitoring: list[MonitoringPrompt]
+    missing_data: list[MissingDataCode]
+    unrecognized: list[Unrecognized]
+    renal: RenalAssessment
+    trace: list[TraceEntry]

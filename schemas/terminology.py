@@ -1,0 +1,75 @@
+"""Terminology files under ``rules/terminology/``: ingredients, drug classes, products, value sets.
+
+Terminology is data, like rules: EHRs send RxNorm product codes, SNOMED CT or ICD-10-CM codes and
+free text, and these files are what the compiler resolves them against.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from schemas.common import Source, StrictModel
+
+Identifier = str  # lowercase words joined by '-', e.g. 'cyp1a2-inhibitor-strong'
+ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+CodeStatus = Literal["verified", "corroborated", "unverified"]
+
+
+class Ingredient(StrictModel):
+    id: str = Field(pattern=ID_PATTERN, description="Canonical lowercase ingredient name.")
+    rxcui: str | None = Field(default=None, pattern=r"^[0-9]+$", description="RxNorm ingredient (IN) code.")
+    rxcui_status: CodeStatus | None = None
+    synonyms: list[str] = Field(default_factory=list, description="Other names, brand names, salts.")
+
+
+class IngredientsFile(StrictModel):
+    kind: Literal["ingredients"]
+    sources: list[Source] = Field(min_length=1)
+    ingredients: list[Ingredient]
+
+
+class DrugClass(StrictModel):
+    id: str = Field(pattern=ID_PATTERN)
+    title: str
+    members: list[str] = Field(default_factory=list, description="Ingredient ids.")
+    include_classes: list[str] = Field(default_factory=list, description="Classes whose members belong here.")
+    sources: list[Source] = Field(min_length=1)
+
+
+class DrugClassesFile(StrictModel):
+    kind: Literal["drug-classes"]
+    classes: list[DrugClass]
+
+
+class Product(StrictModel):
+    rxcui: str = Field(pattern=r"^[0-9]+$")
+    name: str
+    tty: Literal["SCD", "SBD", "GPCK", "BPCK", "SCDC", "SBDC", "SCDF", "SBDF", "BN", "MIN", "PIN"]
+    ingredients: list[str] = Field(min_length=1, description="Ingredient ids.")
+    status: CodeStatus = "unverified"
+
+
+class ProductsFile(StrictModel):
+    kind: Literal["products"]
+    sources: list[Source] = Field(min_length=1)
+    products: list[Product]
+
+
+class ValueSet(StrictModel):
+    id: str = Field(pattern=ID_PATTERN)
+    title: str
+    snomed: list[str] = Field(default_factory=list, description="SNOMED CT concept ids, matched exactly.")
+    icd10cm_prefixes: list[str] = Field(
+        default_factory=list,
+        description="ICD-10-CM codes matched by prefix (dot optional): 'G40' matches G40.909.",
+    )
+    synonyms: list[str] = Field(default_factory=list, description="Plain-text names; case/punctuation-insensitive.")
+    include_value_sets: list[str] = Field(default_factory=list, description="Narrower value sets that count here.")
+    sources: list[Source] = Field(min_length=1)
+
+
+class ValueSetsFile(StrictModel):
+    kind: Literal["value-sets"]
+    value_sets: list[ValueSet]
