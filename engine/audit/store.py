@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import JSON, DateTime, Float, Index, String, Text, create_engine, event, select
 from sqlalchemy.engine import Engine as SqlEngine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from engine.errors import CdsRulesError
@@ -51,6 +51,20 @@ class DecisionRow(Base):
     input_document: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     __table_args__ = (Index("ix_decisions_created_id", "created_at", "id"),)
+
+
+class FeedbackRow(Base):
+    """CDS Hooks feedback on a card, stored once per (card, outcome, timestamp)."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the normalised item
+    card_uuid: Mapped[str] = mapped_column(String(64), index=True)
+    service_id: Mapped[str] = mapped_column(String(128))
+    outcome: Mapped[str] = mapped_column(String(16))
+    outcome_timestamp: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    item: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 @dataclass(frozen=True)
@@ -125,6 +139,34 @@ class AuditStore:
                 session.add(row)
         except SQLAlchemyError as exc:
             raise AuditError(f"audit write failed: {type(exc).__name__}") from exc
+
+    def record_feedback(self, service_id: str, item: dict[str, Any]) -> bool:
+        """Store one feedback item; False when the same item was already stored (idempotent)."""
+        key = normalised_sha256({"service": service_id, "item": item})
+        row = FeedbackRow(
+            id=key,
+            card_uuid=str(item.get("card", "")),
+            service_id=service_id,
+            outcome=str(item.get("outcome", "")),
+            outcome_timestamp=str(item.get("outcomeTimestamp", "")),
+            received_at=dt.datetime.now(dt.UTC),
+            item=item,
+        )
+        try:
+            with self._sessions.begin() as session:
+                if session.get(FeedbackRow, key) is not None:
+                    return False
+                session.add(row)
+            return True
+        except IntegrityError:
+            return False  # a concurrent writer stored the same item first
+        except SQLAlchemyError as exc:
+            raise AuditError(f"feedback write failed: {type(exc).__name__}") from exc
+
+    def feedback_for(self, card_uuid: str) -> list[dict[str, Any]]:
+        with Session(self.engine) as session:
+            rows = session.scalars(select(FeedbackRow).where(FeedbackRow.card_uuid == card_uuid))
+            return [r.item for r in rows]
 
     def get(self, decision_id: str) -> dict[str, Any] | None:
         with Session(self.engine) as session:

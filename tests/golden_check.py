@@ -1,0 +1,43 @@
+"""Check one golden case (the form of shared/examples/cases.json) against an engine answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from schemas.api import EvaluateResponse
+from schemas.common import SEVERITY_RANK
+
+
+def golden_failures(case: dict[str, Any], resp: EvaluateResponse) -> list[str]:
+    exp = case["expect"]
+    fails: list[str] = []
+    if resp.contraindicated != exp["contraindicated"]:
+        fails.append(f"contraindicated {resp.contraindicated}, expected {exp['contraindicated']}")
+    if exp["contraindicated"] and resp.dose is not None:
+        fails.append("a contraindicated drug got a dose")
+    total = resp.dose.start.total_daily_mg if resp.dose else None
+    mx = resp.dose.max_daily_mg if resp.dose else None
+    if exp.get("max_start_total_daily_mg") is not None and (total is None or total > exp["max_start_total_daily_mg"]):
+        fails.append(f"start {total} mg/day, expected <= {exp['max_start_total_daily_mg']}")
+    if exp.get("min_start_total_daily_mg") is not None and (total is None or total < exp["min_start_total_daily_mg"]):
+        fails.append(f"start {total} mg/day, expected >= {exp['min_start_total_daily_mg']}")
+    if exp.get("max_daily_mg_at_most") is not None and (mx is None or mx > exp["max_daily_mg_at_most"]):
+        fails.append(f"max {mx} mg/day, expected <= {exp['max_daily_mg_at_most']}")
+    for flag in exp.get("must_flag", []):
+        if not any(
+            f.category == flag["category"] and SEVERITY_RANK[f.severity] >= SEVERITY_RANK[flag["min_severity"]]
+            for f in resp.findings
+        ):
+            fails.append(f"missing {flag['category']} finding >= {flag['min_severity']}")
+    codes = {m.code for m in resp.monitoring}
+    for code in exp.get("must_monitor", []):
+        if code not in codes:
+            fails.append(f"missing monitoring {code} (got {sorted(codes)})")
+    for cat in exp.get("must_not_flag", []):
+        hits = [f.rule_id for f in resp.findings if f.category == cat]
+        if hits:
+            fails.append(f"unexpected {cat} finding from {hits}")
+    for f in resp.findings:
+        if f.severity == "critical" and not f.sources:
+            fails.append(f"critical finding {f.rule_id} has no source")
+    return fails
