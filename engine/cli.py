@@ -33,22 +33,19 @@ def serve(
     rules: Annotated[Path | None, typer.Option(help="Rule pack directory.")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes; each compiles its own rules.")] = 1,
 ) -> None:
-    """Serve the HTTP API until interrupted."""
+    """Serve the HTTP API until interrupted (gunicorn with uvicorn workers when --workers > 1)."""
     import os
 
-    import uvicorn
+    from engine.ops import serve as serving
 
     if rules is not None:
         os.environ["CDSRULES_RULES_DIR"] = str(rules)
     settings = Settings()
-    try:  # compile once up front so a broken pack is reported clearly, not from inside a worker
-        from engine.compiler.pack import compile_ruleset
-
-        compile_ruleset(settings.rules_dir)
-    except RuleSetError as exc:
+    try:  # safety checks, one compile (a broken pack is reported here, not per worker), migrations
+        serving.run(settings, host, port, workers)
+    except CdsRulesError as exc:  # broken pack, unsafe settings, unusable audit database
         _err(str(exc))
         raise typer.Exit(2) from exc
-    uvicorn.run("engine.api.asgi:app", host=host, port=port, workers=workers, log_level=settings.log_level.lower())
 
 
 @app.command("eval")
@@ -166,6 +163,11 @@ def schema(out: Annotated[Path | None, typer.Option(help="Write here instead of 
         out.write_text(text, encoding="utf-8")
     else:
         typer.echo(text, nl=False)
+
+
+from engine.ops.cli_audit import app as audit_app  # noqa: E402  (kept beside its registration)
+
+app.add_typer(audit_app, name="audit")
 
 
 def main() -> None:

@@ -6,8 +6,9 @@ Only adapters (the app and the CLI) import this; the engine core takes plain arg
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -18,10 +19,50 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CDSRULES_", env_file=".env", extra="ignore")
 
     rules_dir: Path = Field(default=BUNDLED_RULES, description="Rule pack to compile at start-up.")
-    database_url: str = Field(default="sqlite:///./var/cdsrules.db", description="Audit store (SQLAlchemy URL).")
+    environment: Literal["development", "production"] = Field(
+        default="development", description="'production' turns on the start-up safety checks (engine/ops/safety.py)."
+    )
+    database_url: str = Field(
+        default="sqlite:///./var/cdsrules.db",
+        validation_alias=AliasChoices("CDSRULES_DATABASE_URL", "DATABASE_URL"),
+        description="Audit store (SQLAlchemy URL); CDSRULES_DATABASE_URL or DATABASE_URL; postgres:// means psycopg 3.",
+    )
     audit_store_inputs: bool = Field(default=False, description="Keep the full input document (contains PHI).")
     audit_hash_key: str = Field(
         default="development-only-key", description="Key for the keyed hash of patient ids in the audit log."
     )
     log_level: str = "INFO"
     max_body_bytes: int = Field(default=1_000_000, description="Requests larger than this are refused (413).")
+
+    # ---- CDS Hooks (engine/cdshooks; see docs/cds-hooks.md) -----------------------------------
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000", description="Base URL EHRs call us at; each JWT 'aud' is built from it."
+    )
+    jwt_issuers: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description=(
+            "EHR client authentication, on when not empty: allowed JWT 'iss' -> its allowed JWKS URLs ('jku'); "
+            "the first URL is used when a token has no 'jku'."
+        ),
+    )
+    jwt_algorithms: list[str] = Field(
+        default=["ES384", "RS384"], description="Accepted JWT algorithms (asymmetric only; never none or HMAC)."
+    )
+    jwt_leeway_s: float = Field(default=30.0, ge=0, le=300, description="Clock skew allowed on exp/iat.")
+    jwt_max_lifetime_s: float = Field(default=3600.0, gt=0, description="Tokens expiring later than this are refused.")
+    jwks_timeout_s: float = Field(default=2.0, gt=0, description="Timeout fetching an issuer's JWKS.")
+    jwks_cache_s: float = Field(default=300.0, ge=0, description="How long a fetched JWKS is reused.")
+    jwks_refresh_cooldown_s: float = Field(
+        default=5.0, ge=0, description="Minimum seconds between JWKS refetches caused by an unknown 'kid'."
+    )
+    cors_origins: list[str] = Field(default_factory=list, description="Browser origins allowed by CORS.")
+    fhir_timeout_s: float = Field(default=2.0, gt=0, description="Timeout of one FHIR read when prefetch is absent.")
+    fhir_budget_s: float = Field(default=4.0, gt=0, description="Time for all FHIR reads of one CDS Hooks call.")
+
+    @field_validator("jwt_algorithms")
+    @classmethod
+    def _asymmetric_only(cls, v: list[str]) -> list[str]:
+        bad = [a for a in v if a.lower() == "none" or a.upper().startswith("HS")]
+        if bad:
+            raise ValueError(f"JWT algorithms {bad} are not allowed (CDS Hooks forbids none and HMAC)")
+        return v

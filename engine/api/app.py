@@ -12,9 +12,12 @@ from fastapi.responses import JSONResponse
 from engine import __version__
 from engine.api import problems
 from engine.api.routes_v1 import router as v1_router
-from engine.api.state import AppState, StateDep
+from engine.api.state import AppState
 from engine.audit.store import AuditStore
+from engine.cdshooks import install as install_cds_hooks
 from engine.compiler.pack import compile_ruleset
+from engine.observability import http as ops_http
+from engine.ops import safety
 from engine.runtime.engine import Engine
 from engine.settings import Settings
 
@@ -23,9 +26,10 @@ log = logging.getLogger("cdsrules")
 
 def build_state(settings: Settings) -> AppState:
     """Compile the pack and open the store; raises (and the app refuses to start) on any error."""
+    safety.check(settings)  # the bind address is checked by `cdsrules serve`, which knows it
     pack = compile_ruleset(settings.rules_dir)
     audit = AuditStore(settings.database_url, settings.audit_hash_key, settings.audit_store_inputs)
-    audit.create_schema()
+    audit.migrate()  # Alembic to head, under a lock: workers and replicas may start together
     return AppState(settings=settings, engine=Engine(pack), audit=audit)
 
 
@@ -67,19 +71,7 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
 
     app.include_router(v1_router)
 
-    @app.get("/healthz", tags=["ops"])
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/readyz", tags=["ops"])
-    def readyz(state: StateDep) -> JSONResponse:
-        db = state.audit.ping()
-        pack = state.engine.pack
-        body = {
-            "status": "ready" if db else "not-ready",
-            "rules": {"version": pack.version, "digest": pack.digest, "drugs": sorted(pack.drugs)},
-            "database": "ok" if db else "unreachable",
-        }
-        return JSONResponse(body, status_code=200 if db else 503)
+    ops_http.install(app)  # /healthz, /readyz, /metrics and per-request metrics + JSON access log
+    install_cds_hooks(app, settings)  # /cds-services (CDS Hooks 2.0.1) and CORS, outermost
 
     return app

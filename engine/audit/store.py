@@ -1,7 +1,12 @@
 """The audit store: every decision is written here before the response leaves the service.
 
-SQLAlchemy 2 keeps one model for SQLite (embedded default, WAL) and PostgreSQL. A write that fails
-raises ``AuditError``; the HTTP layer turns that into 503, so no advice is ever unrecorded.
+SQLAlchemy 2 keeps one model for SQLite (embedded default, WAL) and PostgreSQL (psycopg 3). A
+write that fails raises ``AuditError`` and is counted in ``cdsrules_audit_write_failures_total``;
+the HTTP layer turns it into 503, so no advice is ever unrecorded.
+
+PHI is minimised here, not at every caller: the patient id is kept only as an HMAC-SHA-256 keyed
+by the deployment's secret, the input document only when ``store_inputs`` is on, and credentials
+(the EHR's FHIR token) are stripped before anything is hashed or stored.
 """
 
 from __future__ import annotations
@@ -10,61 +15,50 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, Index, String, Text, create_engine, event, select
+from sqlalchemy import create_engine, event, exists, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine as SqlEngine
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
 
-from engine.errors import CdsRulesError
+from engine.audit import migrate
+from engine.audit.models import Base, DecisionRow, DecisionRuleRow, FeedbackRow
+from engine.audit.redact import without_secrets
+from engine.errors import CdsRulesError, InputError, InputProblem
+from engine.observability import metrics
+from engine.observability.logs import bind
+
+__all__ = [
+    "AuditError",
+    "AuditStore",
+    "Base",
+    "DecisionRecord",
+    "DecisionRow",
+    "DecisionRuleRow",
+    "FeedbackRow",
+    "normalise_url",
+    "normalised_sha256",
+]
+
+log = logging.getLogger("cdsrules.audit")
+
+# What a failed write can raise besides driver errors: a response that will not serialise, a disk
+# that is full. All of them mean the decision is not on record.
+_WRITE_ERRORS = (SQLAlchemyError, TypeError, ValueError, OSError)
 
 
 class AuditError(CdsRulesError):
     """The audit store could not record a decision; the decision must not be returned."""
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class DecisionRow(Base):
-    __tablename__ = "decisions"
-
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
-    endpoint: Mapped[str] = mapped_column(String(64))
-    hook: Mapped[str | None] = mapped_column(String(64))
-    hook_instance: Mapped[str | None] = mapped_column(String(128))
-    service_id: Mapped[str | None] = mapped_column(String(128))
-    ruleset_version: Mapped[str] = mapped_column(String(32))
-    ruleset_digest: Mapped[str] = mapped_column(String(80))
-    drug: Mapped[str | None] = mapped_column(String(64))
-    rules_fired: Mapped[list[dict[str, str]]] = mapped_column(JSON)
-    rule_ids: Mapped[str] = mapped_column(Text)  # " id1 id2 " for portable LIKE filtering
-    response: Mapped[dict[str, Any]] = mapped_column(JSON)
-    latency_ms: Mapped[float] = mapped_column(Float)
-    input_sha256: Mapped[str] = mapped_column(String(64))
-    patient_ref_hash: Mapped[str | None] = mapped_column(String(64))
-    input_document: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-
-    __table_args__ = (Index("ix_decisions_created_id", "created_at", "id"),)
-
-
-class FeedbackRow(Base):
-    """CDS Hooks feedback on a card, stored once per (card, outcome, timestamp)."""
-
-    __tablename__ = "feedback"
-
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the normalised item
-    card_uuid: Mapped[str] = mapped_column(String(64), index=True)
-    service_id: Mapped[str] = mapped_column(String(128))
-    outcome: Mapped[str] = mapped_column(String(16))
-    outcome_timestamp: Mapped[str] = mapped_column(String(64))
-    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    item: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 @dataclass(frozen=True)
@@ -84,31 +78,61 @@ class DecisionRecord:
     service_id: str | None = None
 
 
-def normalised_sha256(document: dict[str, Any]) -> str:
+def normalised_sha256(document: Any) -> str:
     """SHA-256 of the input with sorted keys and no whitespace, so equal inputs hash equal."""
     canon = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(canon.encode()).hexdigest()
 
 
+def normalise_url(url: str) -> str:
+    """``postgres://`` and ``postgresql://`` (as platforms hand them out) mean psycopg 3 here."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    """Naive means UTC (SQLite hands back naive values); aware values are converted to UTC."""
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
 class AuditStore:
     def __init__(self, url: str, hash_key: str, store_inputs: bool = False) -> None:
-        self.url = url
+        self.url = normalise_url(url)
         self._key = hash_key.encode()
         self.store_inputs = store_inputs
-        if url.startswith("sqlite:///"):
-            path = url.removeprefix("sqlite:///")
-            if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.engine: SqlEngine = create_engine(url, pool_pre_ping=True)
+        parsed = make_url(self.url)
+        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        if parsed.get_backend_name() == "sqlite":
+            db = parsed.database
+            if db and db != ":memory:":
+                Path(db).parent.mkdir(parents=True, exist_ok=True)
+            else:  # one shared connection, or every connection would see its own empty database
+                kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
+        self.engine: SqlEngine = create_engine(self.url, **kwargs)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
-    def create_schema(self) -> None:
+    @property
+    def backend(self) -> str:
+        return self.engine.dialect.name
+
+    # ---- schema -----------------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Apply pending Alembic migrations (safe to call from several processes at once)."""
         try:
-            Base.metadata.create_all(self.engine)
+            migrate.upgrade(self.engine)
         except SQLAlchemyError as exc:
-            raise AuditError(f"cannot create audit schema: {type(exc).__name__}") from exc
+            raise AuditError(f"cannot migrate audit schema: {type(exc).__name__}: {_first_line(exc)}") from exc
+
+    def create_schema(self) -> None:
+        """Kept for callers of the first version: the schema now comes from the migrations."""
+        self.migrate()
+
+    # ---- writes -----------------------------------------------------------------------------
 
     def patient_hash(self, patient_ref: str | None) -> str | None:
         if not patient_ref:
@@ -116,57 +140,106 @@ class AuditStore:
         return hmac.new(self._key, patient_ref.encode(), hashlib.sha256).hexdigest()
 
     def record(self, rec: DecisionRecord) -> None:
-        row = DecisionRow(
-            id=rec.id,
-            created_at=dt.datetime.now(dt.UTC),
-            endpoint=rec.endpoint,
-            hook=rec.hook,
-            hook_instance=rec.hook_instance,
-            service_id=rec.service_id,
-            ruleset_version=rec.ruleset_version,
-            ruleset_digest=rec.ruleset_digest,
-            drug=rec.drug,
-            rules_fired=rec.rules_fired,
-            rule_ids=" " + " ".join(r["rule_id"] for r in rec.rules_fired) + " ",
-            response=rec.response,
-            latency_ms=rec.latency_ms,
-            input_sha256=normalised_sha256(rec.input_document),
-            patient_ref_hash=self.patient_hash(rec.patient_ref),
-            input_document=rec.input_document if self.store_inputs else None,
-        )
+        """Commit one decision or raise ``AuditError``; returns only once the row is durable."""
+        started = time.perf_counter()
+        now = dt.datetime.now(dt.UTC)
+        document = without_secrets(rec.input_document)
+        fired: dict[str, str] = {}
+        for r in rec.rules_fired:
+            fired.setdefault(r["rule_id"], r.get("version", ""))
         try:
+            row = DecisionRow(
+                id=rec.id,
+                created_at=now,
+                endpoint=rec.endpoint,
+                hook=rec.hook,
+                hook_instance=rec.hook_instance,
+                service_id=rec.service_id,
+                ruleset_version=rec.ruleset_version,
+                ruleset_digest=rec.ruleset_digest,
+                drug=rec.drug,
+                rules_fired=[{"rule_id": r["rule_id"], "version": r.get("version", "")} for r in rec.rules_fired],
+                response=rec.response,
+                latency_ms=rec.latency_ms,
+                input_sha256=normalised_sha256(document),
+                patient_ref_hash=self.patient_hash(rec.patient_ref),
+                input_document=document if self.store_inputs else None,
+            )
             with self._sessions.begin() as session:
                 session.add(row)
-        except SQLAlchemyError as exc:
+                session.flush()  # the decision row before the rows that reference it
+                session.add_all(
+                    DecisionRuleRow(decision_id=rec.id, rule_id=rid, rule_version=ver, created_at=now)
+                    for rid, ver in fired.items()
+                )
+        except _WRITE_ERRORS as exc:
+            metrics.AUDIT_FAILURES.labels("decision").inc()
+            log.error(
+                "audit write failed; advice withheld",
+                extra={"decision_id": rec.id, "endpoint": rec.endpoint, "error": type(exc).__name__},
+            )
             raise AuditError(f"audit write failed: {type(exc).__name__}") from exc
+        elapsed = time.perf_counter() - started
+        metrics.AUDIT_WRITE_SECONDS.labels("decision").observe(elapsed)
+        metrics.observe_decision(rec.endpoint, fired, rec.response)
+        bind(decision_id=rec.id)
+        log.info(
+            "decision recorded",
+            extra={
+                "decision_id": rec.id,
+                "endpoint": rec.endpoint,
+                "hook": rec.hook,
+                "hook_instance": rec.hook_instance,
+                "ruleset_version": rec.ruleset_version,
+                "rules_fired": sorted(fired),
+                "latency_ms": rec.latency_ms,
+            },
+        )
 
     def record_feedback(self, service_id: str, item: dict[str, Any]) -> bool:
-        """Store one feedback item; False when the same item was already stored (idempotent)."""
-        key = normalised_sha256({"service": service_id, "item": item})
-        row = FeedbackRow(
-            id=key,
-            card_uuid=str(item.get("card", "")),
-            service_id=service_id,
-            outcome=str(item.get("outcome", "")),
-            outcome_timestamp=str(item.get("outcomeTimestamp", "")),
-            received_at=dt.datetime.now(dt.UTC),
-            item=item,
-        )
+        """Store one feedback item against its card; False when it was already stored (idempotent).
+
+        The natural key is (service, card uuid, outcome, outcomeTimestamp): an EHR that retries a
+        feedback call stores nothing new, even when the retry's JSON differs in key order.
+        """
+        item = without_secrets(item)
+        natural = {k: str(item.get(k, "")) for k in ("card", "outcome", "outcomeTimestamp")}
+        key = normalised_sha256({"service": service_id, **natural})
+        values = {
+            "id": key,
+            "card_uuid": natural["card"],
+            "service_id": service_id,
+            "outcome": natural["outcome"],
+            "outcome_timestamp": natural["outcomeTimestamp"],
+            "received_at": dt.datetime.now(dt.UTC),
+            "item": item,
+        }
+        started = time.perf_counter()
         try:
-            with self._sessions.begin() as session:
-                if session.get(FeedbackRow, key) is not None:
-                    return False
-                session.add(row)
-            return True
+            if self.backend in ("sqlite", "postgresql"):
+                insert = sqlite_insert if self.backend == "sqlite" else pg_insert
+                stmt = insert(FeedbackRow).values(**values).on_conflict_do_nothing(index_elements=["id"])
+                with self.engine.begin() as conn:  # RETURNING: rowcount is not reliable across drivers
+                    stored = conn.execute(stmt.returning(FeedbackRow.id)).first() is not None
+            else:
+                with self._sessions.begin() as session:
+                    stored = session.get(FeedbackRow, key) is None
+                    if stored:
+                        session.add(FeedbackRow(**values))
         except IntegrityError:
-            return False  # a concurrent writer stored the same item first
-        except SQLAlchemyError as exc:
+            stored = False  # a concurrent writer stored the same item first
+        except _WRITE_ERRORS as exc:
+            metrics.AUDIT_FAILURES.labels("feedback").inc()
             raise AuditError(f"feedback write failed: {type(exc).__name__}") from exc
+        metrics.AUDIT_WRITE_SECONDS.labels("feedback").observe(time.perf_counter() - started)
+        return stored
+
+    # ---- reads ------------------------------------------------------------------------------
 
     def feedback_for(self, card_uuid: str) -> list[dict[str, Any]]:
+        stmt = select(FeedbackRow).where(FeedbackRow.card_uuid == card_uuid).order_by(FeedbackRow.received_at)
         with Session(self.engine) as session:
-            rows = session.scalars(select(FeedbackRow).where(FeedbackRow.card_uuid == card_uuid))
-            return [r.item for r in rows]
+            return [r.item for r in session.scalars(stmt)]
 
     def get(self, decision_id: str) -> dict[str, Any] | None:
         with Session(self.engine) as session:
@@ -179,34 +252,56 @@ class AuditStore:
         rule_id: str | None = None,
         limit: int = 100,
         after: str | None = None,
+        until: dt.datetime | None = None,
     ) -> list[dict[str, Any]]:
+        """Decisions oldest first; ``after`` is the last decision id of the previous page."""
         stmt = select(DecisionRow).order_by(DecisionRow.created_at, DecisionRow.id).limit(limit)
         if since is not None:
-            stmt = stmt.where(DecisionRow.created_at >= since)
+            stmt = stmt.where(DecisionRow.created_at >= _utc(since))
+        if until is not None:
+            stmt = stmt.where(DecisionRow.created_at < _utc(until))
         if rule_id:
-            stmt = stmt.where(DecisionRow.rule_ids.contains(f" {rule_id} "))
-        if after:
-            with Session(self.engine) as session:
-                anchor = session.get(DecisionRow, after)
-            if anchor is not None:
-                stmt = stmt.where(
-                    (DecisionRow.created_at > anchor.created_at)
-                    | ((DecisionRow.created_at == anchor.created_at) & (DecisionRow.id > anchor.id))
-                )
+            fired = (DecisionRuleRow.decision_id == DecisionRow.id) & (DecisionRuleRow.rule_id == rule_id)
+            stmt = stmt.where(exists().where(fired))
         with Session(self.engine) as session:
+            if after:
+                anchor = session.get(DecisionRow, after)
+                if anchor is None:
+                    raise InputError(
+                        [InputProblem("/after", f"no decision {after} to continue from", "unknown-cursor")]
+                    )
+                at = _utc(anchor.created_at)
+                stmt = stmt.where(
+                    (DecisionRow.created_at > at) | ((DecisionRow.created_at == at) & (DecisionRow.id > anchor.id))
+                )
             return [_row_dict(r) for r in session.scalars(stmt)]
 
+    def iter_decisions(
+        self,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        rule_id: str | None = None,
+        page: int = 500,
+    ) -> Iterator[dict[str, Any]]:
+        """Every matching decision, oldest first, fetched a page at a time (for export)."""
+        after: str | None = None
+        while True:
+            rows = self.list(since=since, until=until, rule_id=rule_id, limit=page, after=after)
+            yield from rows
+            if len(rows) < page:
+                return
+            after = rows[-1]["decision_id"]
+
     def ping(self) -> bool:
+        """The database answers and holds the audit tables (what readiness needs)."""
         try:
             with self.engine.connect() as conn:
-                conn.exec_driver_sql("SELECT 1")
+                conn.execute(select(DecisionRow.id).limit(1)).all()
             return True
         except SQLAlchemyError:
             return False
 
     def count(self) -> int:
-        from sqlalchemy import func
-
         with Session(self.engine) as session:
             return int(session.scalar(select(func.count()).select_from(DecisionRow)) or 0)
 
@@ -214,19 +309,23 @@ class AuditStore:
         self.engine.dispose()
 
 
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else ""
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
 
 
 def _row_dict(row: DecisionRow) -> dict[str, Any]:
-    created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=dt.UTC)
     return {
         "decision_id": row.id,
-        "created_at": created.isoformat(),
+        "created_at": _utc(row.created_at).isoformat(),
         "endpoint": row.endpoint,
         "hook": row.hook,
         "hook_instance": row.hook_instance,

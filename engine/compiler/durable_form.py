@@ -26,7 +26,8 @@ MAX_SIBLING_TESTS = 512  # rete.c: more sibling tests -> create_ruleset never re
 MAX_RULES_PER_PATTERN = 255  # BETA_LIST_LENGTH: 256 segfaults on the first assert
 MAX_RULES_PER_RULESET = 4096  # MAX_ACTIONS
 MAX_TESTS_PER_PATTERN = 31  # MAX_SEQUENCE_EXPRESSIONS
-SAFE_CHILDREN = 48
+SAFE_PASSING_CHILDREN = 48
+SAFE_SIBLINGS = 400
 SAFE_RULES_PER_PATTERN = 200
 SAFE_RULES_PER_RULESET = 2000
 
@@ -65,6 +66,23 @@ def build_definition(
     return definition, names, check_limits(rules, definition)
 
 
+def _may_pass_together(children: dict[str, dict[str, Any]]) -> int:
+    """Upper bound of sibling tests one fact can pass at once.
+
+    Plain equality tests on one field are mutually exclusive (at most one passes); every other
+    test (ranges, list membership, or/and groups) may pass together with its siblings.
+    """
+    equality_fields: set[str] = set()
+    others = 0
+    for test in children.values():
+        ((key, value),) = test.items()
+        if not key.startswith("$") and not isinstance(value, dict | list):
+            equality_fields.add(key)
+        else:
+            others += 1
+    return len(equality_fields) + others
+
+
 def check_limits(rules: list[CompiledRule], definition: dict[str, Any]) -> list[RuleProblem]:
     problems: list[RuleProblem] = []
     first = rules[0] if rules else None
@@ -73,35 +91,38 @@ def check_limits(rules: list[CompiledRule], definition: dict[str, Any]) -> list[
         problems.append(
             RuleProblem(*where, "E401", f"{len(definition)} rules in one ruleset (limit {SAFE_RULES_PER_RULESET})")
         )
-    children: dict[str, set[str]] = defaultdict(set)
+    children: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     same_pattern: Counter[str] = Counter()
     owner: dict[str, CompiledRule] = {}
-    for rule, (name, body) in zip(rules, list(definition.items())[1:], strict=True):
-        del name
+    for rule, body in zip(rules, list(definition.values())[1:], strict=True):
         for binding in body["all"]:
             (pattern,) = binding.values()
-            tests = [json.dumps(t, sort_keys=True) for t in pattern["$and"]]
+            raw: list[dict[str, Any]] = pattern["$and"]
+            tests = [json.dumps(t, sort_keys=True) for t in raw]
             if len(tests) > MAX_TESTS_PER_PATTERN:
                 problems.append(
                     RuleProblem(rule.file, rule.line, "E401", f"{rule.id}: {len(tests)} tests in one pattern (max 31)")
                 )
             for depth in range(1, len(tests)):
                 parent = "|".join(tests[:depth])
-                children[parent].add(tests[depth])
+                children[parent][tests[depth]] = raw[depth]
                 owner.setdefault(parent, rule)
             full = "|".join(tests)
             same_pattern[full] += 1
             owner.setdefault(full, rule)
     for parent, kids in children.items():
-        if len(kids) > SAFE_CHILDREN:
+        passing = _may_pass_together(kids)
+        if passing > SAFE_PASSING_CHILDREN or len(kids) > SAFE_SIBLINGS:
             r = owner[parent]
             problems.append(
                 RuleProblem(
                     r.file,
                     r.line,
                     "E401",
-                    f"{len(kids)} different tests follow the same condition prefix (safe limit {SAFE_CHILDREN}; "
-                    f"durable-rules fails at {MAX_PASSING_CHILDREN}); put a more selective condition first",
+                    f"{len(kids)} different tests follow the same condition prefix and up to {passing} can hold at "
+                    f"once (safe limits {SAFE_SIBLINGS} and {SAFE_PASSING_CHILDREN}; durable-rules fails at "
+                    f"{MAX_SIBLING_TESTS} and {MAX_PASSING_CHILDREN}); start these rules with a more selective "
+                    "condition, such as an equality test",
                 )
             )
     for full, count in same_pattern.items():

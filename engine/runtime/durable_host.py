@@ -21,7 +21,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,15 +56,15 @@ class SidPool:
     reserved, so no later session can ever be routed to its leftover facts.
     """
 
-    def __init__(self, size: int = 4) -> None:
+    def __init__(self, size: int = 4, names: Iterator[str] | None = None) -> None:
         self._hashes: set[int] = set()
-        self._counter = itertools.count()
+        self._names = names if names is not None else (f"slot-{i}" for i in itertools.count())
         self._free: list[str] = [self._fresh() for _ in range(size)]
         self._lock = threading.Lock()
 
     def _fresh(self) -> str:
         while True:
-            sid = f"slot-{next(self._counter)}"
+            sid = next(self._names)
             h = fnv1a32(sid)
             if h not in self._hashes:
                 self._hashes.add(h)
@@ -109,6 +109,8 @@ class DurableRuleset:
     def evaluate(self, patient_fact: Mapping[str, Any]) -> Firing:
         if len(patient_fact) > MAX_FACT_PROPERTIES:
             raise EngineError(f"patient fact has {len(patient_fact)} properties (limit {MAX_FACT_PROPERTIES})")
+        if "id" in patient_fact:  # durable-rules treats 'id' as fact identity and drops "duplicates"
+            raise EngineError("a fact may not carry an 'id' property")
         with self._lock:
             if self._closed:
                 raise EngineError(f"ruleset {self.name} was retired")

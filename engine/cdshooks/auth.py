@@ -1,0 +1,139 @@
+"""Authenticate the EHR (CDS Client) by the signed JWT it sends on every CDS Hooks call.
+
+CDS Hooks 2.0.1, "Trusting CDS Clients": ``Authorization: Bearer <JWT>`` on discovery, service and
+feedback calls, signed with the client's private key; its public key is in a JWK Set at the
+``jku`` URL (or agreed out of band). We check, in this order and before any key is fetched: an
+allow-listed algorithm (asymmetric only: never ``none`` or HMAC), a ``kid``, an allow-listed
+``iss`` and, for that issuer, an allow-listed ``jku``. Then the signature against the issuer's
+JWKS (cached; refetched once when an unknown ``kid`` appears, so key rotation works), ``aud``
+equal to the endpoint URL built from our configured public base URL, ``exp``/``iat`` with a small
+clock skew, and a ``jti`` not seen before (replay). Any failure is a bare 401; the reason goes to
+the log, never the token.
+
+The ``jti`` cache is per process. With several workers a replayed token could be accepted once by
+each worker within its lifetime; docs/cds-hooks.md says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import jwt
+from jwt import PyJWKClient
+
+log = logging.getLogger("cdsrules.cdshooks.auth")
+
+_FORBIDDEN_ALGS = ("none", "hs")
+
+
+class AuthFailed(Exception):
+    """Why a token was refused (logged, never sent to the caller)."""
+
+
+class JwtVerifier:
+    def __init__(
+        self,
+        issuers: dict[str, list[str]],
+        algorithms: list[str],
+        leeway_s: float,
+        max_lifetime_s: float,
+        jwks_timeout_s: float,
+        jwks_cache_s: float,
+        refresh_cooldown_s: float,
+    ) -> None:
+        self.issuers = {iss: list(urls) for iss, urls in issuers.items()}
+        self.algorithms = [a for a in algorithms if not a.lower().startswith(_FORBIDDEN_ALGS)]
+        self.leeway = leeway_s
+        self.max_lifetime = max_lifetime_s
+        self._timeout = jwks_timeout_s
+        self._cache_s = jwks_cache_s
+        self._cooldown = refresh_cooldown_s
+        self._clients: dict[str, PyJWKClient] = {}
+        self._seen: dict[tuple[str, str], float] = {}  # (iss, jti) -> exp
+        self._lock = threading.Lock()
+
+    def _client(self, jwks_url: str) -> PyJWKClient:
+        with self._lock:
+            client = self._clients.get(jwks_url)
+            if client is None:
+                client = PyJWKClient(
+                    jwks_url,
+                    cache_jwk_set=True,
+                    lifespan=max(self._cache_s, 1.0),
+                    timeout=self._timeout,
+                    cooldown_duration=self._cooldown,
+                )
+                self._clients[jwks_url] = client
+            return client
+
+    def verify(self, authorization: str | None, audiences: list[str]) -> dict[str, Any]:
+        """The verified claims, or ``AuthFailed``. Blocking (may fetch a JWKS): call off the event loop."""
+        scheme, _, token = (authorization or "").strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise AuthFailed("no bearer token")
+        try:
+            header = jwt.get_unverified_header(token)
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError as exc:
+            raise AuthFailed(f"malformed token ({type(exc).__name__})") from exc
+        alg = str(header.get("alg", ""))
+        if alg not in self.algorithms:
+            raise AuthFailed(f"algorithm {alg!r} not allowed")
+        if str(header.get("typ", "JWT")).upper() != "JWT":
+            raise AuthFailed(f"typ {header.get('typ')!r} is not JWT")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise AuthFailed("no kid")
+        iss = unverified.get("iss")
+        if not isinstance(iss, str) or iss not in self.issuers:
+            raise AuthFailed(f"issuer {iss!r} not allowed")
+        allowed = self.issuers[iss]
+        jku = header.get("jku")
+        if jku is not None and jku not in allowed:
+            raise AuthFailed(f"jku {jku!r} not allowed for issuer {iss!r}")
+        jwks_url = jku if isinstance(jku, str) else (allowed[0] if allowed else None)
+        if jwks_url is None:
+            raise AuthFailed(f"no JWKS configured for issuer {iss!r}")
+        try:
+            key = self._client(jwks_url).get_signing_key(kid)
+        except jwt.PyJWKClientError as exc:
+            raise AuthFailed(f"signing key {kid!r} unavailable ({type(exc).__name__})") from exc
+        jwk: dict[str, Any] = dict(getattr(key, "_jwk_data", {}))  # PyJWK keeps the JWK only privately
+        if jwk.get("kty") not in ("EC", "RSA", "OKP"):
+            raise AuthFailed(f"key {kid!r} is not an asymmetric key")
+        if jwk.get("alg") and jwk["alg"] != alg:  # the JWK pins its algorithm: honour it
+            raise AuthFailed(f"token alg {alg!r} does not match the key's {jwk['alg']!r}")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key=key.key,
+                algorithms=[alg],
+                audience=audiences,
+                issuer=iss,
+                leeway=self.leeway,
+                options={"require": ["iss", "aud", "exp", "iat", "jti"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise AuthFailed(f"{type(exc).__name__}: {exc}") from exc
+        self._check_lifetime_and_replay(iss, claims)
+        return claims
+
+    def _check_lifetime_and_replay(self, iss: str, claims: dict[str, Any]) -> None:
+        now = time.time()
+        exp = float(claims["exp"])
+        if exp - now > self.max_lifetime + self.leeway:
+            raise AuthFailed("token lifetime longer than allowed")
+        jti = claims["jti"]
+        if not isinstance(jti, str) or not jti:
+            raise AuthFailed("jti is not a non-empty string")
+        with self._lock:
+            for seen_key, seen_exp in list(self._seen.items()):
+                if seen_exp + self.leeway < now:
+                    del self._seen[seen_key]
+            if (iss, jti) in self._seen:
+                raise AuthFailed("jti already used (replay)")
+            self._seen[(iss, jti)] = exp

@@ -1,0 +1,100 @@
+"""The services we offer and the FHIR data each asks the EHR to prefetch.
+
+``muscle-relaxant-dosing`` is registered twice under one id (order-select and order-sign), as the
+spec allows, so the EHR can replace select-time advice with sign-time advice. Prefetch templates
+use plain R4 search syntax and only the ``{{context.patientId}}`` token, which every client that
+prefetches at all supports. Labs ask for the newest result only (``_sort=-date&_count=1``) across
+all the codes that mean the same thing, so the EHR returns one Observation, not a history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.cdshooks.models import ServiceDescription
+from engine.fhir.observations import (
+    CREATININE_MASS_CODES,
+    CREATININE_MOLAR_CODES,
+    EGFR_CODES,
+    HEIGHT_CODE,
+    PREGNANCY_STATUS_CODE,
+    WEIGHT_CODE,
+)
+from engine.fhir.values import LOINC
+
+PATIENT_TOKEN = "{{context.patientId}}"
+
+
+def _latest(codes: tuple[str, ...]) -> str:
+    joined = ",".join(f"{LOINC}|{c}" for c in codes)
+    return f"Observation?patient={PATIENT_TOKEN}&code={joined}&_sort=-date&_count=1"
+
+
+PREFETCH: dict[str, str] = {
+    "patient": f"Patient/{PATIENT_TOKEN}",
+    "egfr": _latest(EGFR_CODES),
+    "creatinine": _latest(CREATININE_MASS_CODES + CREATININE_MOLAR_CODES),
+    "weight": _latest((WEIGHT_CODE,)),
+    "height": _latest((HEIGHT_CODE,)),
+    "pregnancy": _latest((PREGNANCY_STATUS_CODE,)),
+    "conditions": f"Condition?patient={PATIENT_TOKEN}&clinical-status=active",
+    "medications": f"MedicationRequest?patient={PATIENT_TOKEN}&status=active",
+    "allergies": f"AllergyIntolerance?patient={PATIENT_TOKEN}&clinical-status=active",
+}
+
+# What cannot be checked when a key's data is unavailable (not merely empty).
+CHECKS_NEEDING: dict[str, str] = {
+    "patient": "age and sex",
+    "egfr": "renal function (eGFR)",
+    "creatinine": "renal function (creatinine)",
+    "weight": "weight-based dosing and creatinine clearance",
+    "height": "height (pediatric renal estimate)",
+    "pregnancy": "pregnancy status",
+    "conditions": "disease cautions (problem list)",
+    "medications": "interactions and duplicate therapy with the medication list",
+    "allergies": "allergies",
+}
+
+
+@dataclass(frozen=True)
+class Service:
+    id: str
+    hooks: tuple[str, ...]
+    title: str
+    description: str
+
+
+SERVICES: dict[str, Service] = {
+    s.id: s
+    for s in (
+        Service(
+            id="muscle-relaxant-dosing",
+            hooks=("order-select", "order-sign"),
+            title="Skeletal muscle relaxant dosing and safety",
+            description=(
+                "Starting dose, renal and age adjustment, interactions, duplicate therapy, allergies and "
+                "pregnancy for orders of baclofen and other skeletal muscle relaxants. order-select: advice "
+                "on the selected orders with a starting-dose suggestion; order-sign: every draft order, "
+                "including the written dose against this patient's maximum."
+            ),
+        ),
+        Service(
+            id="muscle-relaxant-review",
+            hooks=("patient-view",),
+            title="Skeletal muscle relaxant medication review",
+            description=(
+                "Reviews the active muscle relaxant prescriptions when the chart is opened: dose against "
+                "current renal function, new interacting medications, duplicates and population cautions."
+            ),
+        ),
+    )
+}
+
+
+def discovery_document() -> dict[str, list[dict[str, object]]]:
+    services = [
+        ServiceDescription(hook=hook, title=s.title, description=s.description, id=s.id, prefetch=dict(PREFETCH)).wire()
+        for s in SERVICES.values()
+        for hook in s.hooks
+    ]
+    return {"services": services}

@@ -1,0 +1,145 @@
+"""Work out, key by key, what FHIR data this call has, and fetch what the EHR left out.
+
+The four cases the spec distinguishes are kept apart because they mean different things to a
+clinician:
+
+- key present with data: use it (a paginated Bundle is completed from ``fhirServer``);
+- key present as ``null``, or an empty Bundle: the EHR looked and found nothing; do not refetch;
+- key absent: the EHR did not prefetch it; read it from ``fhirServer`` when we were given one;
+- an ``OperationOutcome`` (bare, or the only content of a Bundle), or a failed read: unavailable,
+  and the card says which check could not be done.
+
+Only the Patient is required; without it there is nothing to dose for, and the call gets 412.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import quote
+
+from engine.cdshooks.discovery import CHECKS_NEEDING, PATIENT_TOKEN
+from engine.cdshooks.errors import CdsHooksError, Issue
+from engine.cdshooks.fhirclient import Fetched, FhirFetcher
+from engine.fhir.bundle import Unpacked, is_bundle, only_informational, outcome_summary, unpack
+
+State = Literal["provided", "fetched", "none-found", "unavailable"]
+
+
+@dataclass
+class KeyData:
+    key: str
+    state: State
+    found: Unpacked = field(default_factory=Unpacked)
+    note: str | None = None  # for unavailable keys: why; otherwise partial-data remarks
+
+
+@dataclass
+class PrefetchResult:
+    keys: dict[str, KeyData]
+
+    def resources(self) -> list[dict[str, Any]]:
+        return [r for kd in self.keys.values() for r in kd.found.resources]
+
+    def full_urls(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for kd in self.keys.values():
+            out.update(kd.found.full_urls)
+        return out
+
+    def unavailable(self) -> list[str]:
+        """'what could not be checked (why)' for every key whose data we could not get."""
+        return [
+            f"{CHECKS_NEEDING.get(kd.key, kd.key)}: {kd.note}" for kd in self.keys.values() if kd.state == "unavailable"
+        ]
+
+    def remarks(self) -> list[str]:
+        return [f"{kd.key}: {kd.note}" for kd in self.keys.values() if kd.state != "unavailable" and kd.note]
+
+    def summary(self) -> dict[str, str]:
+        return {k: kd.state for k, kd in self.keys.items()}
+
+
+def fill(template: str, patient_id: str) -> str:
+    return template.replace(PATIENT_TOKEN, quote(patient_id, safe=""))
+
+
+def classify(key: str, value: Any, state: State) -> KeyData:
+    """Sort one prefetched or fetched value into data, nothing found, or unavailable."""
+    if value is None:
+        return KeyData(key, "none-found")
+    if not isinstance(value, dict | list):
+        return KeyData(key, "unavailable", note="the value is not a FHIR resource")
+    found = unpack(value)
+    if found.resources:
+        note = f"the FHIR server also reported {outcome_summary(found.outcomes)}" if found.outcomes else None
+        return KeyData(key, state, found, note)
+    if found.outcomes and not only_informational(found.outcomes):
+        return KeyData(key, "unavailable", found, f"the EHR reported {outcome_summary(found.outcomes)}")
+    if isinstance(value, dict) and not is_bundle(value) and not found.outcomes:
+        return KeyData(key, "unavailable", note=f"unexpected {value.get('resourceType') or 'object'}")
+    return KeyData(key, "none-found", found)
+
+
+def _from_fetch(key: str, got: Fetched) -> KeyData:
+    if got.document is None:
+        if got.not_found and key != "patient":
+            return KeyData(key, "none-found", note=got.error)
+        return KeyData(key, "unavailable", note=got.error)
+    kd = classify(key, got.document, "fetched")
+    if got.note:
+        kd.note = "; ".join(n for n in (kd.note, got.note) if n)
+    return kd
+
+
+async def resolve(
+    templates: dict[str, str],
+    prefetch: dict[str, Any] | None,
+    patient_id: str,
+    fetcher: FhirFetcher | None,
+) -> PrefetchResult:
+    """Every template key resolved to data, nothing, or unavailable; raises 412 without a Patient."""
+    given = prefetch or {}
+    keys: dict[str, KeyData] = {}
+    to_fetch: dict[str, str] = {}
+    for key, template in templates.items():
+        if key in given:
+            keys[key] = classify(key, given[key], "provided")
+            value = given[key]
+            if fetcher is not None and keys[key].state == "provided" and isinstance(value, dict) and is_bundle(value):
+                completed, note = await fetcher.complete(value)
+                if completed is not value:
+                    keys[key] = classify(key, completed, "provided")
+                keys[key].note = "; ".join(n for n in (keys[key].note, note) if n) or None
+        elif fetcher is not None:
+            to_fetch[key] = fill(template, patient_id)
+        else:
+            keys[key] = KeyData(key, "unavailable", note="not prefetched, and no fhirServer to read it from")
+    if fetcher is not None and to_fetch:
+        for key, got in (await fetcher.read_many(to_fetch)).items():
+            keys[key] = _from_fetch(key, got)
+    result = PrefetchResult({k: keys[k] for k in templates})
+    _require_patient(result, patient_id)
+    return result
+
+
+def _require_patient(result: PrefetchResult, patient_id: str) -> None:
+    kd = result.keys.get("patient")
+    if kd is not None and kd.found.of_type("Patient"):
+        return
+    if kd is None:
+        why = "no patient prefetch template"
+    elif kd.state == "none-found":
+        why = "the EHR sent null for it (no such patient)"
+    else:
+        why = kd.note or "unavailable"
+    raise CdsHooksError(
+        412,
+        [
+            Issue(
+                "prefetch.patient",
+                f"Patient/{patient_id} is required and could not be obtained: {why}",
+                "incomplete",
+            )
+        ],
+    )

@@ -1,0 +1,190 @@
+"""Turn a pile of FHIR R4 resources into the engine's patient profile, saying what was used.
+
+``profile_from_resources`` is the one entry point shared by CDS Hooks and the Synthea importer:
+give it resources (or Bundles) for one patient and get back a validated ``schemas.api.Patient``
+and notes on everything that was skipped, converted or assumed. Nothing here knows about CDS Hooks
+or the rule pack; which drugs and conditions matter is the engine's business, not the mapper's.
+
+Policy: the latest value wins (by effective date); inactive or refuted records do not count; a
+value the API's plausibility limits reject is dropped with a note instead of failing the patient.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from engine.fhir.bundle import ReferenceIndex, Unpacked, unpack
+from engine.fhir.medications import ACTIVE_STATUSES, MedOrder, med_order
+from engine.fhir.observations import Measurement, latest_measurement, pregnancy_status
+from engine.fhir.values import RXNORM, as_list, codes_in, codings, concept_text, obj, status, text, when
+from schemas.api import CodeableConcept, Coding, DrugRef, Patient
+
+MAX_CONDITIONS, MAX_MEDICATIONS, MAX_ALLERGIES = 500, 200, 200
+_INACTIVE_CONDITION = {"inactive", "resolved", "remission"}
+_NOT_TRUE = {"entered-in-error", "refuted"}
+_DRUG_ALLERGY_CATEGORIES = {"medication", "biologic"}
+_NO_KNOWN_ALLERGY = {"716186003"}  # SNOMED CT "No known allergy" (seen in SMART sample patients)
+_LEAST_CERTAIN: tuple[str, ...] = ("pregnant", "serum_creatinine_mg_dl")
+_SEX = {"male": "male", "female": "female", "other": "other", "unknown": "unknown"}
+
+
+@dataclass
+class FhirProfile:
+    """The profile plus everything a clinician (or an auditor) needs to see how it was built."""
+
+    patient: Patient
+    notes: list[str] = field(default_factory=list)
+    evidence: list[str] = field(default_factory=list)  # facts used, with codes and dates
+    medications: list[MedOrder] = field(default_factory=list)  # active MedicationRequests
+    patient_id: str | None = None
+
+
+def _active_condition(c: dict[str, Any]) -> bool:
+    if status(c.get("verificationStatus")) in _NOT_TRUE:
+        return False
+    clinical = status(c.get("clinicalStatus"))
+    if clinical is None:  # absent: count it unless it has ended
+        return not (c.get("abatementDateTime") or c.get("abatementPeriod") or c.get("abatementString"))
+    return clinical not in _INACTIVE_CONDITION
+
+
+def condition_concept(c: dict[str, Any]) -> CodeableConcept | None:
+    """Condition.code as our CodeableConcept (codings without system or code are dropped)."""
+    code = c.get("code")
+    kept = [
+        Coding(system=str(x["system"]).strip(), code=str(x["code"]).strip(), display=text(x.get("display")))
+        for x in codings(code)
+        if text(str(x.get("system") or "")) and text(str(x.get("code") or ""))
+    ]
+    label = concept_text(code)
+    if not kept and not label:
+        return None
+    return CodeableConcept(text=label, coding=kept)
+
+
+def _active_allergy(a: dict[str, Any]) -> bool:
+    if status(a.get("verificationStatus")) in _NOT_TRUE:
+        return False
+    return status(a.get("clinicalStatus")) in (None, "active")
+
+
+def allergy_ref(a: dict[str, Any]) -> DrugRef | None:
+    """A drug allergy as a DrugRef; food, environment and "no known allergy" entries give None."""
+    code = a.get("code") or obj(a.get("reaction")).get("substance")
+    all_codes = {str(c.get("code")) for c in codings(code)}
+    label = concept_text(code)
+    if all_codes & _NO_KNOWN_ALLERGY or (label or "").lower().startswith("no known"):
+        return None
+    rx = [c for c in codes_in(code, RXNORM) if c.isdigit() and len(c) <= 9]
+    categories = {str(x).lower() for x in as_list(a.get("category")) if isinstance(x, str)}
+    if not rx and categories and not categories & _DRUG_ALLERGY_CATEGORIES:
+        return None
+    if not rx and not label:
+        return None
+    return DrugRef(name=label, rxcui=rx[0] if rx else None)
+
+
+def _patient_fields(p: dict[str, Any], out: FhirProfile) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    sex = _SEX.get(str(p.get("gender") or "").lower())
+    if sex:
+        fields["sex"] = sex
+    born = when(p.get("birthDate"))
+    if born is not None:
+        fields["birth_date"] = born.date()
+        if len(str(p.get("birthDate"))) < 10:
+            out.notes.append(f"birthDate {p.get('birthDate')!r} is partial; the first day of the period was used")
+        out.evidence.append(f"born {born.date().isoformat()}")
+    if sex:
+        out.evidence.append(f"sex {sex}")
+    return fields
+
+
+def _measure(obs: list[dict[str, Any]], kind: str, label: str, out: FhirProfile) -> Measurement | None:
+    m, notes = latest_measurement(obs, kind)
+    out.notes.extend(notes)
+    if m is not None:
+        out.evidence.append(m.describe(label))
+    return m
+
+
+def build_profile(resources: Any) -> FhirProfile:
+    """Map resources (a list, a Bundle, both, or an already ``Unpacked`` set) to a ``FhirProfile``."""
+    found: Unpacked = resources if isinstance(resources, Unpacked) else unpack(resources)
+    out = FhirProfile(patient=Patient())
+    patients = found.of_type("Patient")
+    fields: dict[str, Any] = {}
+    if not patients:
+        out.notes.append("no Patient resource: age and sex unknown")
+    else:
+        if len(patients) > 1:
+            out.notes.append(f"{len(patients)} Patient resources; the first was used")
+        out.patient_id = text(patients[0].get("id"))
+        fields |= _patient_fields(patients[0], out)
+
+    obs = found.of_type("Observation")
+    for kind, label, name in (
+        ("egfr", "eGFR", "egfr_ml_min_1_73m2"),
+        ("creatinine", "serum creatinine", "serum_creatinine_mg_dl"),
+        ("weight", "weight", "weight_kg"),
+        ("height", "height", "height_cm"),
+    ):
+        m = _measure(obs, kind, label, out)
+        if m is not None:
+            fields[name] = m.value
+    pregnant, pm, notes = pregnancy_status(obs)
+    out.notes.extend(notes)
+    if pm is not None:
+        fields["pregnant"] = pregnant
+        day = pm.at.date().isoformat() if pm.at else "undated"
+        out.evidence.append(f"pregnancy status {pm.note or 'recorded'} (LOINC 82810-3, {day})")
+
+    conditions = [c for c in found.of_type("Condition") if _active_condition(c)]
+    concepts = [cc for cc in (condition_concept(c) for c in conditions) if cc is not None]
+    fields["conditions"] = _capped(concepts, MAX_CONDITIONS, "conditions", out)
+
+    index = ReferenceIndex(found.resources, found.full_urls)
+    meds = [med_order(mr, index) for mr in found.of_type("MedicationRequest")]
+    out.medications = [m for m in meds if m.status in ACTIVE_STATUSES and m.drug is not None]
+    fields["co_medications"] = _capped([m.drug for m in out.medications], MAX_MEDICATIONS, "medications", out)
+
+    allergies = [a for a in found.of_type("AllergyIntolerance") if _active_allergy(a)]
+    refs = [r for r in (allergy_ref(a) for a in allergies) if r is not None]
+    fields["allergies"] = _capped(refs, MAX_ALLERGIES, "allergies", out)
+
+    out.patient = _validated(fields, out)
+    return out
+
+
+def _capped(items: list[Any], limit: int, what: str, out: FhirProfile) -> list[Any]:
+    if len(items) > limit:
+        out.notes.append(f"{len(items)} active {what}; only the first {limit} were checked")
+    return items[:limit]
+
+
+def _validated(fields: dict[str, Any], out: FhirProfile) -> Patient:
+    """A Patient from ``fields``, dropping (with a note) any value the API's limits reject."""
+    for _ in range(len(fields) + 1):
+        try:
+            return Patient.model_validate(fields)
+        except ValidationError as exc:
+            bad = {str(e["loc"][0]) for e in exc.errors() if e.get("loc")}
+            dropped: list[str] = sorted(bad & fields.keys())
+            if not dropped:  # a cross-field rule (e.g. pregnant and male): drop the least certain
+                dropped = [k for k in _LEAST_CERTAIN if k in fields][:1]
+            if not dropped:
+                break
+            for name in dropped:
+                msg = next((e["msg"] for e in exc.errors() if e.get("loc") and e["loc"][0] == name), "rejected")
+                out.notes.append(f"{name}={fields.pop(name)!r} not used: {msg}")
+    out.notes.append("patient data could not be validated; an empty profile was used")
+    return Patient()
+
+
+def profile_from_resources(resources: list[dict[str, Any]]) -> tuple[Patient, list[str]]:
+    """The importer's entry point: a validated Patient and human-readable notes."""
+    profile = build_profile(resources)
+    return profile.patient, profile.notes

@@ -1,0 +1,117 @@
+"""Run a cohort on a Dask distributed cluster: partitions of patients, one compiled pack per worker.
+
+durable-rules is a C extension whose rulesets live in one process, so an ``Engine`` is never
+pickled. The rule pack travels as its YAML files (scattered once to every worker); each worker
+process compiles it the first time it sees that digest and keeps the ``Runtime`` for later
+partitions. The digest is checked after compiling, so a worker can never evaluate with a
+different pack than the client meant. Without a scheduler address a ``LocalCluster`` of worker
+processes is started and torn down around the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from engine.compiler.pack import compile_ruleset
+from engine.harness.cohort import CohortStats, Line, Runtime, evaluate_lines
+
+_RUNTIMES: dict[str, Runtime] = {}
+_LOCK = threading.Lock()
+
+
+def pack_files(root: Path) -> dict[str, bytes]:
+    """Every YAML file of a rule pack, by path relative to the pack root."""
+    root = root.resolve()
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.suffix in (".yaml", ".yml")
+    }
+
+
+def worker_runtime(files: dict[str, bytes], digest: str) -> Runtime:
+    """This process's compiled pack for ``digest``, compiled once from ``files``."""
+    with _LOCK:
+        rt = _RUNTIMES.get(digest)
+        if rt is None:
+            root = Path(tempfile.mkdtemp(prefix="cdsrules-pack-")) / "rules"
+            for rel, data in files.items():
+                target = root / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+            pack = compile_ruleset(root)
+            if pack.digest != digest:
+                raise RuntimeError(f"worker compiled {pack.digest}, client sent {digest}")
+            rt = Runtime.build(pack)
+            _RUNTIMES[digest] = rt
+        return rt
+
+
+def evaluate_partition(
+    files: dict[str, bytes], digest: str, lines: list[Line], source: str, invariants: bool
+) -> dict[str, Any]:
+    """The task each worker runs; returns plain data (``CohortStats.to_state``)."""
+    return evaluate_lines(worker_runtime(files, digest), lines, source, invariants).to_state()
+
+
+def partitions(lines: Iterable[Line], size: int) -> Iterator[list[Line]]:
+    batch: list[Line] = []
+    for line in lines:
+        batch.append(line)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def run_dask(
+    rules_root: Path,
+    digest: str,
+    lines: Iterable[Line],
+    source: str,
+    scheduler: str | None = None,
+    workers: int = 2,
+    partition_size: int = 500,
+    progress: Callable[[int], None] | None = None,
+    invariants: bool = True,
+) -> tuple[CohortStats, int]:
+    """(merged statistics, number of workers that were available)."""
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler is None:
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
+        client = Client(cluster)
+    else:
+        client = Client(scheduler)
+    try:
+        [files] = client.scatter([pack_files(rules_root)], broadcast=True)
+        sizes: dict[str, int] = {}
+        futures = []
+        for part in partitions(lines, partition_size):
+            fut = client.submit(evaluate_partition, files, digest, part, source, invariants, pure=False)
+            sizes[fut.key] = len(part)
+            futures.append(fut)
+        total = CohortStats()
+        for fut in as_completed(futures):
+            total.merge(CohortStats.from_state(fut.result()))
+            if progress:
+                progress(sizes[fut.key])
+        n_workers = len(client.scheduler_info().get("workers", {}))
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return total, n_workers

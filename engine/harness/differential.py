@@ -1,0 +1,80 @@
+"""Run durable-rules and the pure-Python reference on the same patient fact and compare.
+
+durable-rules is an unmaintained C engine with known wrong-answer hazards (docs/durable-rules.md);
+the reference evaluator applies the documented semantics of the same compiled conditions. Any
+difference in the fired rule ids or the derived facts means one of them is wrong, so it is
+reported with both rule sets and the request that produced it, never averaged away.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from engine.harness.case import request_json
+from engine.runtime.engine import Engine
+from schemas.api import EvaluateRequest
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    case_id: str
+    drug: str
+    only_durable: tuple[str, ...]
+    only_reference: tuple[str, ...]
+    derived_durable: dict[str, list[str]]
+    derived_reference: dict[str, list[str]]
+    request: dict[str, Any]
+
+    def __str__(self) -> str:
+        parts = [f"engines disagree on {self.case_id} ({self.drug})"]
+        if self.only_durable:
+            parts.append(f"fired only in durable-rules: {', '.join(self.only_durable)}")
+        if self.only_reference:
+            parts.append(f"fired only in the reference: {', '.join(self.only_reference)}")
+        if self.derived_durable != self.derived_reference:
+            parts.append(f"derived facts: durable {self.derived_durable} vs reference {self.derived_reference}")
+        parts.append(f"request: {json.dumps(self.request, sort_keys=True)}")
+        return "\n    ".join(parts)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.case_id,
+            "drug": self.drug,
+            "only_durable": list(self.only_durable),
+            "only_reference": list(self.only_reference),
+            "derived_durable": self.derived_durable,
+            "derived_reference": self.derived_reference,
+            "request": self.request,
+        }
+
+
+class Differential:
+    """A durable engine and a reference engine over one compiled pack."""
+
+    def __init__(self, durable: Engine, reference: Engine) -> None:
+        if durable.pack is not reference.pack:
+            raise ValueError("both engines must evaluate the same compiled pack")
+        if durable.backend != "durable" or reference.backend != "reference":
+            raise ValueError("need one durable and one reference engine")
+        self.durable = durable
+        self.reference = reference
+
+    def compare(self, case_id: str, req: EvaluateRequest) -> Disagreement | None:
+        ingredient, pf = self.durable.facts(req)
+        a = self.durable.fire(ingredient, dict(pf.fact))
+        b = self.reference.fire(ingredient, dict(pf.fact))
+        da = {k: sorted(v) for k, v in sorted(a.derived.items())}
+        db = {k: sorted(v) for k, v in sorted(b.derived.items())}
+        if a.fired == b.fired and da == db:
+            return None
+        return Disagreement(
+            case_id=case_id,
+            drug=ingredient,
+            only_durable=tuple(sorted(a.fired - b.fired)),
+            only_reference=tuple(sorted(b.fired - a.fired)),
+            derived_durable=da,
+            derived_reference=db,
+            request=request_json(req),
+        )

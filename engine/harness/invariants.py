@@ -1,0 +1,178 @@
+"""Safety invariants that must hold for every patient and every drug in the pack.
+
+Each invariant is a function ``(Checker, Case) -> list[Violation]``; an empty list means it holds.
+The single-answer ones here look at one evaluation; the ones that vary a patient (monotonicity,
+missing data, determinism) are in ``engine.harness.variants``. Which drug has which kind of rule
+is read from the compiled pack (``rulemap``), never listed by hand, so a drug a teammate adds is
+covered the moment it compiles. docs/harness.md states every invariant in words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from engine.harness import variants
+from engine.harness.caps import caps_for
+from engine.harness.case import EPS, Case, Checker, Violation, fired_ids
+from engine.harness.rulemap import applies, others_hold
+from engine.runtime.outcome import DOSE_RANGE_RULE
+
+Invariant = Callable[[Checker, Case], list[Violation]]
+
+
+def dose_within_limits(ck: Checker, case: Case) -> list[Violation]:
+    """No start or maximum above the labelled maximum or the pediatric cap; start <= maximum."""
+    name, out = "dose-within-limits", []
+    resp, drug = ck.response(case), ck.drug(case)
+    dose = resp.dose
+    if dose is None:
+        return []
+    ids = tuple(dose.rule_ids)
+    if case.request.drug.action != "start":
+        out.append(ck.violation(name, case, "a dose was suggested for a stop order", ids))
+    label = ck.pack.drugs[drug].profile.labelled_max_daily_mg
+    start, maximum = dose.start.total_daily_mg, dose.max_daily_mg
+    if start > label + EPS or maximum > label + EPS:
+        out.append(ck.violation(name, case, f"start {start} / max {maximum} mg/day above label max {label}", ids))
+    if start > maximum + EPS:
+        out.append(ck.violation(name, case, f"start {start} mg/day above this patient's maximum {maximum}", ids))
+    if start <= 0 or abs(dose.start.dose_mg * dose.start.times_per_day - start) > 0.01:
+        out.append(ck.violation(name, case, f"start {dose.start} is not a positive dose x frequency", ids))
+    weight = case.request.patient.weight_kg
+    for cap in caps_for(drug, case.request.patient.resolved_age_years()):
+        limit = cap.max_daily_mg
+        if cap.max_mg_per_kg_day is not None and weight is not None:
+            limit = min(limit, cap.max_mg_per_kg_day * weight)
+        if start > limit + EPS or maximum > limit + EPS:
+            msg = f"start {start} / max {maximum} mg/day above pediatric cap {limit:g} ({cap.source})"
+            out.append(ck.violation(name, case, msg, ids))
+    return out
+
+
+def contraindication_and_sources(ck: Checker, case: Case) -> list[Violation]:
+    """A contraindicated drug gets no dose; every critical finding is sourced and traceable."""
+    name, out = "contraindication-and-sources", []
+    resp = ck.response(case)
+    fired = fired_ids(resp)
+    contra_rules = tuple(sorted(r for r in fired if ck.pack.rules[r].then.contraindicated))
+    if resp.contraindicated != bool(contra_rules):
+        out.append(ck.violation(name, case, f"contraindicated={resp.contraindicated} but rules say otherwise", contra_rules))
+    if resp.contraindicated:
+        if resp.dose is not None:
+            out.append(ck.violation(name, case, "contraindicated, yet a dose was suggested", contra_rules))
+        if not any(f.severity == "critical" for f in resp.findings):
+            out.append(ck.violation(name, case, "contraindicated without a critical finding", contra_rules))
+    for f in resp.findings:
+        if f.rule_id not in fired and f.rule_id != DOSE_RANGE_RULE:
+            out.append(ck.violation(name, case, f"finding from a rule that did not fire: {f.rule_id}", (f.rule_id,)))
+        if f.severity == "critical" and not any(s.label and (s.section or s.url) for s in f.sources):
+            out.append(ck.violation(name, case, f"critical finding without a locatable source: {f.summary}", (f.rule_id,)))
+    return out
+
+
+def _flag(ck: Checker, case: Case, name: str, field: str, category: str) -> list[Violation]:
+    """Pregnancy/breastfeeding: flagged whenever true, never when known false."""
+    out: list[Violation] = []
+    p, resp, fact = case.request.patient, ck.response(case), ck.fact(case)
+    action, fired = case.request.drug.action, fired_ids(resp)
+    value = getattr(p, field)
+    coded = field == "pregnant" and "pregnancy" in ck.truth(case).conditions
+    present = value is True
+    absent = (value is False or (value is None and p.sex == "male")) and not coded
+    derived = ck.derived(case)
+    rules = ck.maps[ck.drug(case)].flag_rules(field, "true")
+    has_category = any(f.category == category for f in resp.findings)
+    if present:
+        for fr in rules:
+            if fr.rule.id not in fired and others_hold(fr.rule, fact, derived, skip=fr.test):
+                out.append(ck.violation(name, case, f"{field} is true but {fr.rule.id} did not fire", (fr.rule.id,)))
+        flagging = [
+            fr.rule.id
+            for fr in rules
+            if applies(fr.rule, action) and fr.rule.then.finding and fr.rule.then.finding.category == category
+        ]
+        if flagging and not has_category:
+            out.append(ck.violation(name, case, f"{field} is true but there is no {category} finding", tuple(flagging)))
+    if absent:
+        wrong = tuple(sorted(fr.rule.id for fr in rules if fr.rule.id in fired))
+        if wrong:
+            out.append(ck.violation(name, case, f"{field} is false but its rules fired", wrong))
+        if has_category:
+            ids = tuple(f.rule_id for f in resp.findings if f.category == category)
+            out.append(ck.violation(name, case, f"{field} is false but a {category} finding was given", ids))
+    return out
+
+
+def pregnancy_flag(ck: Checker, case: Case) -> list[Violation]:
+    return _flag(ck, case, "pregnancy-flag", "pregnant", "pregnancy")
+
+
+def lactation_flag(ck: Checker, case: Case) -> list[Violation]:
+    return _flag(ck, case, "lactation-flag", "breastfeeding", "lactation")
+
+
+def _present_sets(ck: Checker, case: Case) -> dict[str, frozenset[str]]:
+    term, truth, drug = ck.pack.terminology, ck.truth(case), ck.drug(case)
+    comeds = truth.comed_ingredients - {drug}
+    conditions = frozenset(a for vs in truth.conditions for a in term.vs_ancestors.get(vs, frozenset({vs})))
+    return {
+        "comed_ingredients": comeds,
+        "comed_classes": term.classes_for(comeds),
+        "allergy_ingredients": truth.allergy_ingredients,
+        "allergy_classes": term.classes_for(truth.allergy_ingredients),
+        "conditions": conditions,
+    }
+
+
+def _set_flag(ck: Checker, case: Case, name: str, fields: tuple[str, ...]) -> list[Violation]:
+    """A rule testing 'includes X' fires when X was sent (other conditions holding), never when not."""
+    out: list[Violation] = []
+    fact, fired, derived = ck.fact(case), fired_ids(ck.response(case)), ck.derived(case)
+    present = _present_sets(ck, case)
+    for field in fields:
+        for fr in ck.maps[ck.drug(case)].flag_rules(field):
+            hit = fr.values & present[field]
+            if hit and fr.rule.id not in fired and others_hold(fr.rule, fact, derived, skip=fr.test):
+                msg = f"{field} has {', '.join(sorted(hit))} but {fr.rule.id} did not fire"
+                out.append(ck.violation(name, case, msg, (fr.rule.id,)))
+            if not hit and fr.rule.id in fired:
+                msg = f"{fr.rule.id} fired although {field} has none of {', '.join(sorted(fr.values))}"
+                out.append(ck.violation(name, case, msg, (fr.rule.id,)))
+    return out
+
+
+def interaction_flag(ck: Checker, case: Case) -> list[Violation]:
+    return _set_flag(ck, case, "interaction-flag", ("comed_classes", "comed_ingredients"))
+
+
+def allergy_flag(ck: Checker, case: Case) -> list[Violation]:
+    return _set_flag(ck, case, "allergy-flag", ("allergy_ingredients", "allergy_classes"))
+
+
+def condition_flag(ck: Checker, case: Case) -> list[Violation]:
+    return _set_flag(ck, case, "condition-flag", ("conditions",))
+
+
+# name -> (check, needs extra evaluations of patient variants)
+INVARIANTS: dict[str, tuple[Invariant, bool]] = {
+    "dose-within-limits": (dose_within_limits, False),
+    "contraindication-and-sources": (contraindication_and_sources, False),
+    "pregnancy-flag": (pregnancy_flag, False),
+    "lactation-flag": (lactation_flag, False),
+    "interaction-flag": (interaction_flag, False),
+    "allergy-flag": (allergy_flag, False),
+    "condition-flag": (condition_flag, False),
+    "renal-monotonic": (variants.renal_monotonic, True),
+    "hepatic-monotonic": (variants.hepatic_monotonic, True),
+    "age-monotonic": (variants.age_monotonic, True),
+    "missing-data-reported": (variants.missing_data_reported, True),
+    "deterministic": (variants.deterministic, True),
+}
+SINGLE_ANSWER = tuple(n for n, (_, extra) in INVARIANTS.items() if not extra)
+
+
+def check(ck: Checker, case: Case, names: tuple[str, ...] | None = None) -> list[Violation]:
+    out: list[Violation] = []
+    for name in names or tuple(INVARIANTS):
+        out.extend(INVARIANTS[name][0](ck, case))
+    return out

@@ -1,0 +1,1 @@
+"""Operating the service: Prometheus metrics, structured JSON logs and the health endpoints."""

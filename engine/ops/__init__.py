@@ -1,0 +1,1 @@
+"""Running cdsrules as a service: start-up safety checks, multi-process serving, audit commands."""

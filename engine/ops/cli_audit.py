@@ -1,0 +1,94 @@
+"""``cdsrules audit ...``: read the decision log from the command line (export, migrate).
+
+Kept apart from ``engine/cli.py`` so the audit commands stay one idea in one file; ``cli.py``
+mounts this Typer group as ``audit``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, cast
+
+import typer
+
+from engine.errors import CdsRulesError
+from engine.settings import Settings
+
+if TYPE_CHECKING:  # the store imports prometheus-client, which `serve` must configure first
+    from engine.audit.export import Format
+    from engine.audit.store import AuditStore
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Read and maintain the decision audit log.")
+
+DbOpt = Annotated[
+    str | None, typer.Option("--database-url", help="SQLAlchemy URL (default: CDSRULES_DATABASE_URL / settings).")
+]
+
+
+def _when(value: str | None, name: str) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not an ISO 8601 date or date-time", param_hint=name) from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _store(database_url: str | None) -> AuditStore:
+    from engine.audit.store import AuditStore
+
+    settings = Settings()
+    return AuditStore(database_url or settings.database_url, settings.audit_hash_key, settings.audit_store_inputs)
+
+
+@app.command("export")
+def export_cmd(
+    since: Annotated[str | None, typer.Option(help="From this ISO date/time (UTC unless an offset is given).")] = None,
+    until: Annotated[str | None, typer.Option(help="Before this ISO date/time.")] = None,
+    rule_id: Annotated[str | None, typer.Option("--rule-id", help="Only decisions in which this rule fired.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
+    out: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Export decisions, oldest first, as JSON Lines or CSV."""
+    from engine.audit.export import export
+
+    if fmt not in ("jsonl", "csv"):
+        raise typer.BadParameter("must be jsonl or csv", param_hint="--format")
+    start, end = _when(since, "--since"), _when(until, "--until")
+    form = cast("Format", fmt)
+    store = _store(database_url)
+    try:
+        if out is None:
+            n = export(store, sys.stdout, form, start, end, rule_id)
+        else:
+            with out.open("w", encoding="utf-8", newline="") as fh:
+                n = export(store, fh, form, start, end, rule_id)
+    except CdsRulesError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    except Exception as exc:  # a database that is down or has no audit tables: say so, no traceback
+        typer.echo(f"error: cannot read the audit log: {type(exc).__name__}", err=True)
+        raise typer.Exit(2) from exc
+    finally:
+        store.dispose()
+    typer.echo(f"exported {n} decision(s)", err=True)
+
+
+@app.command("migrate")
+def migrate_cmd(database_url: DbOpt = None) -> None:
+    """Bring the audit database to the newest schema (the server also does this at start-up)."""
+    from engine.audit import migrate
+
+    store = _store(database_url)
+    try:
+        store.migrate()
+        typer.echo(f"audit schema at {migrate.current_revision(store.engine)} ({store.backend})", err=True)
+    except CdsRulesError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    finally:
+        store.dispose()

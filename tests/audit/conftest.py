@@ -1,0 +1,53 @@
+"""Every audit test runs on both backends: SQLite (the embedded default) and a real PostgreSQL.
+
+The PostgreSQL cluster is started once per session (``tests/pg.py``); each test gets a fresh
+database in it, migrated by the code under test, so no test sees another's rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from engine.api.app import create_app
+from engine.audit.store import AuditStore
+from engine.settings import BUNDLED_RULES, Settings
+from tests.pg import PgCluster, pg_cluster
+
+BACKENDS = ["sqlite", "postgresql"]
+HASH_KEY = "test-hash-key-0123456789abcdef0123456789"
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[PgCluster]:
+    with pg_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/audit.db"
+    cluster: PgCluster = request.getfixturevalue("pg")
+    return cluster.create_database()
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[AuditStore]:
+    s = AuditStore(db_url, HASH_KEY)
+    s.migrate()
+    yield s
+    s.dispose()
+
+
+def app_settings(db_url: str, **overrides: object) -> Settings:
+    return Settings(database_url=db_url, rules_dir=BUNDLED_RULES, audit_hash_key=HASH_KEY, **overrides)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def api(db_url: str) -> Iterator[TestClient]:
+    with TestClient(create_app(app_settings(db_url))) as client:
+        yield client

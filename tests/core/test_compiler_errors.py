@@ -1,0 +1,172 @@
+"""Broken rule files give located errors, and a pack with any error never loads."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from engine.compiler.pack import compile_ruleset, compile_with_problems
+from engine.errors import RuleSetError
+from engine.settings import BUNDLED_RULES
+
+GOOD_RULE = """
+drug: baclofen
+rules:
+  - id: baclofen.test.extra
+    title: A test rule
+    version: 1.0.0
+    sources: [{label: Test source, section: "1.1"}]
+    when:
+{when}
+    then:
+      finding: {category: disease, severity: info, summary: test summary, detail: test detail}
+"""
+
+
+def rule(when: str) -> str:
+    return GOOD_RULE.replace("{when}", when)
+
+
+@pytest.fixture
+def pack_dir(tmp_path: Path) -> Path:
+    dest = tmp_path / "rules"
+    shutil.copytree(BUNDLED_RULES, dest)
+    return dest
+
+
+def _write(pack_dir: Path, name: str, text: str) -> Path:
+    path = pack_dir / "baclofen" / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _problems(pack_dir: Path) -> list[str]:
+    pack, problems = compile_with_problems(pack_dir)
+    assert pack is None, "a pack with errors must not load"
+    with pytest.raises(RuleSetError):
+        compile_ruleset(pack_dir)
+    return [str(p) for p in problems if p.severity == "error"]
+
+
+def test_bundled_pack_compiles() -> None:
+    pack = compile_ruleset(BUNDLED_RULES)
+    assert "baclofen" in pack.drugs
+    assert pack.digest.startswith("sha256:") and len(pack.digest) == 71
+
+
+def test_unknown_field_is_located(pack_dir: Path) -> None:
+    _write(pack_dir, "extra.yaml", rule("      - age_yaers: {gte: 3}"))
+    probs = _problems(pack_dir)
+    assert any(p.startswith("rules/baclofen/extra.yaml:9: E201: unknown field 'age_yaers'") for p in probs), probs
+
+
+def test_bad_yaml_is_located(pack_dir: Path) -> None:
+    _write(pack_dir, "broken.yaml", "drug: baclofen\nrules:\n  - id: [unclosed\n    title: x\n")
+    probs = _problems(pack_dir)
+    assert any(p.startswith("rules/baclofen/broken.yaml:4: E001: not valid YAML") for p in probs), probs
+
+
+def test_duplicate_key_is_an_error(pack_dir: Path) -> None:
+    _write(pack_dir, "dup.yaml", "drug: baclofen\ndrug: baclofen\nrules: []\n")
+    assert any("dup.yaml:2: E001: duplicate key 'drug'" in p for p in _problems(pack_dir))
+
+
+def test_schema_error_names_field_and_line(pack_dir: Path) -> None:
+    text = rule("      - age_years: {gte: 3}").replace("version: 1.0.0", "version: one")
+    _write(pack_dir, "ver.yaml", text)
+    probs = _problems(pack_dir)
+    assert any(p.startswith("rules/baclofen/ver.yaml:6: E002: rules.0.version") for p in probs), probs
+
+
+def test_missing_sources_rejected(pack_dir: Path) -> None:
+    text = rule("      - age_years: {gte: 3}").replace(
+        '    sources: [{label: Test source, section: "1.1"}]\n', "    sources: []\n"
+    )
+    _write(pack_dir, "nosrc.yaml", text)
+    assert any("nosrc.yaml" in p and "rules.0.sources" in p for p in _problems(pack_dir))
+
+
+def test_source_without_section_or_url_rejected(pack_dir: Path) -> None:
+    text = rule("      - age_years: {gte: 3}").replace('section: "1.1"', "note: none")
+    _write(pack_dir, "vague.yaml", text)
+    assert any("needs a 'section' or a 'url'" in p for p in _problems(pack_dir))
+
+
+@pytest.mark.parametrize(
+    ("when", "code", "fragment"),
+    [
+        ("      - conditions: {includes: no-such-set}", "E204", "unknown value-set 'no-such-set'"),
+        ("      - comed_classes: {includes: no-such-class}", "E204", "unknown drug-class 'no-such-class'"),
+        ("      - renal_band: terrible", "E205", "'renal_band' has no value 'terrible'"),
+        ("      - sex: martian", "E203", "sex has no value 'martian'"),
+        ("      - age_years: {about: 3}", "E202", "unknown operator 'about'"),
+        ("      - age_years: {gte: 'three'}", "E202", "is not a number"),
+        ("      - {age_years: 3, sex: male}", "E206", "exactly one key"),
+        ("      - not: {age_years: 3}", "E201", "unknown field 'not'"),
+        ("      - any_of: [{renal_band: mild}, {age_years: 3}]", "E206", "cannot be inside any_of"),
+    ],
+)
+def test_bad_conditions_are_located(pack_dir: Path, when: str, code: str, fragment: str) -> None:
+    _write(pack_dir, "cond.yaml", rule(when))
+    probs = _problems(pack_dir)
+    assert any(f"rules/baclofen/cond.yaml:9: {code}:" in p and fragment in p for p in probs), probs
+
+
+def test_duplicate_rule_id_names_both_places(pack_dir: Path) -> None:
+    text = rule("      - age_years: {gte: 3}").replace("baclofen.test.extra", "baclofen.allergy")
+    _write(pack_dir, "dupid.yaml", text)
+    probs = _problems(pack_dir)
+    assert any("E301: duplicate rule id 'baclofen.allergy' (first at rules/baclofen/" in p for p in probs), probs
+
+
+def test_contraindication_needs_critical_finding(pack_dir: Path) -> None:
+    text = rule("      - age_years: {gte: 3}").replace(
+        "      finding:", "      contraindicated: true\n      finding:"
+    )
+    _write(pack_dir, "ci.yaml", text)
+    assert any("contraindication needs a finding with severity 'critical'" in p for p in _problems(pack_dir))
+
+
+def test_every_error_is_collected_not_just_the_first(pack_dir: Path) -> None:
+    _write(pack_dir, "a.yaml", rule("      - age_yaers: {gte: 3}"))
+    _write(pack_dir, "b.yaml", "drug: baclofen\nrules: {not: a list}\n")
+    probs = _problems(pack_dir)
+    assert any("a.yaml" in p for p in probs) and any("b.yaml" in p for p in probs)
+
+
+def test_example_referring_to_unknown_rule(pack_dir: Path) -> None:
+    text = rule("      - age_years: {gte: 3}") + (
+        "examples:\n  - name: refers to a ghost\n    patient: {age_years: 30}\n    expect: {fires: [baclofen.ghost]}\n"
+    )
+    _write(pack_dir, "ex.yaml", text)
+    assert any("E501" in p and "baclofen.ghost" in p for p in _problems(pack_dir))
+
+
+def test_file_in_wrong_folder(pack_dir: Path) -> None:
+    (pack_dir / "baclofen" / "wrong.yaml").write_text("drug: tizanidine\nrules: []\n", encoding="utf-8")
+    assert any("E302" in p and "wrong.yaml" in p for p in _problems(pack_dir))
+
+
+def test_terminology_conflict_is_located(pack_dir: Path) -> None:
+    extra = pack_dir / "terminology" / "zz-conflict.yaml"
+    extra.write_text(
+        "kind: value-sets\nvalue_sets:\n  - id: zz-test\n    title: Test set\n"
+        '    snomed: ["84757009"]\n    sources: [{label: test source, section: x}]\n',
+        encoding="utf-8",
+    )
+    probs = _problems(pack_dir)
+    assert any("zz-conflict.yaml" in p and "E108" in p and "84757009" in p for p in probs), probs
+
+
+def test_missing_pack_version(pack_dir: Path) -> None:
+    (pack_dir / "pack.yaml").write_text("title: no version\n", encoding="utf-8")
+    assert any("pack.yaml" in p and "E003" in p for p in _problems(pack_dir))
+
+
+def test_digest_changes_with_content(pack_dir: Path) -> None:
+    before = compile_ruleset(pack_dir).digest
+    path = pack_dir / "baclofen" / "drug.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + "\n# comment\n", encoding="utf-8")
+    assert compile_ruleset(pack_dir).digest != before
