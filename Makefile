@@ -30,7 +30,7 @@ test: $(DEVSTAMP)
 	$(BIN)/ruff format --check engine schemas tests bench
 	$(BIN)/mypy
 	$(BIN)/cdsrules lint rules
-	$(BIN)/cdsrules test rules
+	$(BIN)/cdsrules test -q rules
 	$(BIN)/pytest
 
 schema: $(STAMP)

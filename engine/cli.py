@@ -32,6 +32,7 @@ def serve(
     port: Annotated[int, typer.Option(envvar="PORT", help="Port (PORT env var).")] = 8000,
     rules: Annotated[Path | None, typer.Option(help="Rule pack directory.")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes; each compiles its own rules.")] = 1,
+    reload_rules: Annotated[bool, typer.Option(help="Watch the rules directory; hot-reload clean edits.")] = False,
 ) -> None:
     """Serve the HTTP API until interrupted (gunicorn with uvicorn workers when --workers > 1)."""
     import os
@@ -40,6 +41,8 @@ def serve(
 
     if rules is not None:
         os.environ["CDSRULES_RULES_DIR"] = str(rules)
+    if reload_rules:  # through the environment so every worker process starts its own watcher
+        os.environ["CDSRULES_RELOAD_RULES"] = "true"
     settings = Settings()
     try:  # safety checks, one compile (a broken pack is reported here, not per worker), migrations
         serving.run(settings, host, port, workers)
@@ -106,10 +109,10 @@ def lint(
     fmt: Annotated[str, typer.Option("--format", help="text or json")] = "text",
     strict: Annotated[bool, typer.Option(help="Treat warnings as errors.")] = False,
 ) -> None:
-    """Check a rule pack; exit 1 if it would not load."""
-    from engine.compiler.pack import compile_with_problems
+    """Check a rule pack (schema, terminology, clinical logic: docs/errors.md); exit 1 if it would not load."""
+    from engine.authoring.checks import check_pack
 
-    pack, problems = compile_with_problems(rules)
+    pack, problems = check_pack(rules)
     _print_problems(problems, fmt)
     errors = [p for p in problems if p.severity == "error" or strict]
     if fmt == "text":
@@ -121,7 +124,10 @@ def lint(
 
 
 @app.command()
-def test(rules: RulesArg = BUNDLED_RULES, verbose: Annotated[bool, typer.Option("-v")] = False) -> None:
+def test(
+    rules: RulesArg = BUNDLED_RULES,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print failures only.")] = False,
+) -> None:
     """Run every rule file's examples; exit 1 on any failure or when there are none."""
     from engine.authoring.examples import run_examples
     from engine.compiler.pack import compile_ruleset
@@ -136,16 +142,16 @@ def test(rules: RulesArg = BUNDLED_RULES, verbose: Annotated[bool, typer.Option(
     results = run_examples(engine, pack.examples)
     failed = [r for r in results if not r.passed]
     for r in results:
-        if r.passed and verbose:
+        if r.passed and not quiet:
             typer.echo(f"PASS {r.where} {r.example.example.name}")
         elif not r.passed:
             typer.echo(f"FAIL {r.where} {r.example.example.name}")
             for f in r.failures:
                 typer.echo(f"     {f}")
-    untested = sorted(set(pack.rules) - {rid for r in results for rid in r.example.example.expect.fires})
+    untested = sorted(set(pack.rules) - {rid for r in results for rid in r.fired})
     typer.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
     if untested:
-        _err(f"note: {len(untested)} rule(s) no example expects to fire: {', '.join(untested)}")
+        _err(f"note: {len(untested)} rule(s) fire in no example: {', '.join(untested)}")
     if not results:
         _err("no examples found")
         raise typer.Exit(1)
@@ -168,6 +174,16 @@ def schema(out: Annotated[Path | None, typer.Option(help="Write here instead of 
 from engine.ops.cli_audit import app as audit_app  # noqa: E402  (kept beside its registration)
 
 app.add_typer(audit_app, name="audit")
+
+
+from engine.harness.commands import register as register_harness  # noqa: E402  (synth, cohort, import-fhir)
+
+register_harness(app)
+
+
+from engine.authoring.commands import register as register_authoring  # noqa: E402  (docs, diff)
+
+register_authoring(app)
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +33,14 @@ class Settings(BaseSettings):
     )
     log_level: str = "INFO"
     max_body_bytes: int = Field(default=1_000_000, description="Requests larger than this are refused (413).")
+
+    # ---- rule authoring: hot reload and admin endpoints (engine/authoring/reload.py) ----------
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token for /v1/admin/* (reload, rule status); unset means those endpoints answer 403.",
+    )
+    reload_rules: bool = Field(default=False, description="Watch rules_dir and hot-reload clean edits.")
+    reload_interval_s: float = Field(default=1.0, gt=0, le=60, description="How often the watcher polls rules_dir.")
 
     # ---- CDS Hooks (engine/cdshooks; see docs/cds-hooks.md) -----------------------------------
     public_base_url: str = Field(

@@ -10,15 +10,16 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from engine import __version__
-from engine.api import problems
+from engine.api import author, problems
+from engine.api.routes_admin import router as admin_router
 from engine.api.routes_v1 import router as v1_router
 from engine.api.state import AppState
 from engine.audit.store import AuditStore
+from engine.authoring.reload import Reloader, load_engine
 from engine.cdshooks import install as install_cds_hooks
-from engine.compiler.pack import compile_ruleset
 from engine.observability import http as ops_http
 from engine.ops import safety
-from engine.runtime.engine import Engine
+from engine.runtime.registry import EngineRegistry
 from engine.settings import Settings
 
 log = logging.getLogger("cdsrules")
@@ -27,10 +28,11 @@ log = logging.getLogger("cdsrules")
 def build_state(settings: Settings) -> AppState:
     """Compile the pack and open the store; raises (and the app refuses to start) on any error."""
     safety.check(settings)  # the bind address is checked by `cdsrules serve`, which knows it
-    pack = compile_ruleset(settings.rules_dir)
+    engine = load_engine(settings.rules_dir)  # compile + clinical lint + examples: the gate every reload passes
     audit = AuditStore(settings.database_url, settings.audit_hash_key, settings.audit_store_inputs)
     audit.migrate()  # Alembic to head, under a lock: workers and replicas may start together
-    return AppState(settings=settings, engine=Engine(pack), audit=audit)
+    registry = EngineRegistry(engine)
+    return AppState(settings=settings, rules=registry, audit=audit, reloader=Reloader(registry, settings.rules_dir))
 
 
 def create_app(settings: Settings | None = None, state: AppState | None = None) -> FastAPI:
@@ -48,8 +50,11 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
                 len(pack.drugs),
                 len(pack.rules),
             )
+        if app.state.cds.settings.reload_rules:
+            app.state.cds.reloader.watch(app.state.cds.settings.reload_interval_s)
         yield
-        app.state.cds.engine.close()
+        app.state.cds.reloader.stop()
+        app.state.cds.rules.close()
         app.state.cds.audit.dispose()
 
     app = FastAPI(
@@ -70,6 +75,8 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
         return await call_next(request)
 
     app.include_router(v1_router)
+    app.include_router(admin_router)  # /v1/admin/rules, /v1/admin/reload (bearer admin_token)
+    author.install(app)  # /author: rule browser and patient form for rule authors
 
     ops_http.install(app)  # /healthz, /readyz, /metrics and per-request metrics + JSON access log
     install_cds_hooks(app, settings)  # /cds-services (CDS Hooks 2.0.1) and CORS, outermost

@@ -87,7 +87,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem_response(exc.status_code, str(exc.detail))
+        response = problem_response(exc.status_code, str(exc.detail))
+        response.headers.update(exc.headers or {})  # e.g. WWW-Authenticate on a 401
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

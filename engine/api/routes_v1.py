@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 
-from engine.api.state import StateDep
+from engine.api.state import EngineDep, StateDep
 from engine.audit.store import DecisionRecord
 from schemas.api import EvaluateRequest, EvaluateResponse
 
@@ -17,10 +17,10 @@ router = APIRouter(prefix="/v1", tags=["native"])
 
 
 @router.post("/evaluate", response_model=EvaluateResponse, response_model_exclude_none=False)
-def evaluate(body: EvaluateRequest, state: StateDep) -> EvaluateResponse:
+def evaluate(body: EvaluateRequest, state: StateDep, engine: EngineDep) -> EvaluateResponse:
     started = time.perf_counter()
     decision_id = str(uuid.uuid4())
-    resp = state.engine.evaluate(body, decision_id=decision_id)
+    resp = engine.evaluate(body, decision_id=decision_id)  # leased: a reload cannot close it under us
     state.audit.record(
         DecisionRecord(
             id=decision_id,

@@ -22,6 +22,7 @@ from schemas.rulefile import Expectation, ExpectedDose
 class ExampleResult:
     example: LocatedExample
     failures: tuple[str, ...]
+    fired: frozenset[str] = frozenset()
 
     @property
     def passed(self) -> bool:
@@ -47,7 +48,8 @@ def run_example(engine: Engine, ex: LocatedExample) -> ExampleResult:
         resp = engine.evaluate(req)
     except CdsRulesError as exc:
         return ExampleResult(ex, (f"evaluation failed: {exc}",))
-    return ExampleResult(ex, tuple(check_expectation(ex.example.expect, resp)))
+    fired = frozenset(t.rule_id for t in resp.trace)
+    return ExampleResult(ex, tuple(check_expectation(ex.example.expect, resp)), fired)
 
 
 def run_examples(engine: Engine, examples: list[LocatedExample]) -> list[ExampleResult]:

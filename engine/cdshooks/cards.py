@@ -22,7 +22,7 @@ from engine.fhir.profile import FhirProfile
 from engine.fhir.values import UCUM, as_list, obj
 from engine.runtime.outcome import DOSE_RANGE_RULE
 from schemas.api import DoseSuggestion, Finding
-from schemas.common import SEVERITY_RANK
+from schemas.common import SEVERITY_RANK, Severity
 
 TOPIC_SYSTEM = "urn:cdsrules:card-topic"  # codes: the finding categories, plus "dosing" and "not-checked"
 OVERRIDE_SYSTEM = "urn:cdsrules:override-reason"
@@ -74,12 +74,14 @@ def _topic(code: str) -> Coding:
 
 
 def _source(finding_sources: list[Any], fallback: str, topic: str) -> Source:
-    label = finding_sources[0].label if finding_sources else fallback
-    url = next((s.url for s in finding_sources if s.url and s.url.startswith(("http://", "https://"))), None)
-    return Source(label=label[:200], url=url, topic=_topic(topic))
+    """The first citation a reader can open (label and URL of the same source), else the first one."""
+    linked = [s for s in finding_sources if s.url and s.url.startswith(("http://", "https://"))]
+    primary = linked[0] if linked else (finding_sources[0] if finding_sources else None)
+    label = primary.label if primary is not None else fallback
+    return Source(label=label[:200], url=linked[0].url if linked else None, topic=_topic(topic))
 
 
-def _card(summary_text: str, indicator: str, detail: str, source: Source, suggestion: Suggestion | None) -> Card:
+def _card(summary_text: str, indicator: Severity, detail: str, source: Source, suggestion: Suggestion | None) -> Card:
     return Card(
         uuid=str(uuid.uuid4()),
         summary=summary_text,
@@ -113,10 +115,10 @@ def _facts(ev: Evaluated, profile: FhirProfile, rule_id: str | None) -> str:
     value = f"{r.value_ml_min:g} mL/min" if r.value_ml_min is not None else "not available"
     lines.append(f"- Renal function used: {value} ({md(r.method)}); band {md(r.band)}")
     if rule_id:
-        matched = next((t.matched for t in ev.response.trace if t.rule_id == rule_id), None)
-        if matched:
-            shown = ", ".join(f"{md(k)} = {md(v)}" for k, v in matched.items())
-            lines.append(f"- Rule `{rule_id}` matched: {shown}")
+        entry = next((t for t in ev.response.trace if t.rule_id == rule_id), None)
+        shown = ", ".join(f"{md(k)} = {md(v)}" for k, v in entry.matched.items()) if entry else ""
+        version = f" v{entry.version}" if entry else ""
+        lines.append(f"- Rule `{rule_id}`{version}" + (f" matched: {shown}" if shown else ""))
     lines.extend(f"- {md(e)}" for e in profile.evidence)
     return "\n".join(lines)
 
@@ -173,7 +175,8 @@ def dose_card(ev: Evaluated, dose: DoseSuggestion, profile: FhirProfile, pack: C
 
 
 def gaps_card(gaps: list[str], notes: list[str], pack_version: str) -> Card:
-    short = ", ".join(g.split(":")[0] for g in gaps)
+    labels = [g.split(":")[0].split(" (")[0] for g in gaps]
+    short = ", ".join(dict.fromkeys(labels))  # "renal function (eGFR): …" and "renal function (baclofen)" once
     detail = "These checks were not done, so their absence from the cards is not reassurance:\n\n"
     detail += "\n".join(f"- {md(g)}" for g in gaps)
     if notes:
@@ -183,21 +186,28 @@ def gaps_card(gaps: list[str], notes: list[str], pack_version: str) -> Card:
 
 
 def build_cards(
-    evaluated: list[Evaluated], profile: FhirProfile, pack: CompiledPack, unavailable: list[str], notes: list[str]
+    evaluated: list[Evaluated],
+    profile: FhirProfile,
+    pack: CompiledPack,
+    unavailable: list[str],
+    notes: list[str],
+    unchecked_orders: list[str],
 ) -> list[Card]:
+    """All cards of one call; data gaps are reported when something was evaluated or an order was not."""
     cards: list[Card] = []
-    gaps = list(unavailable)
+    gaps = list(unchecked_orders) + list(unavailable)
     for ev in evaluated:
         t, resp = ev.target, ev.response
         dose_range = any(f.rule_id == DOSE_RANGE_RULE for f in resp.findings)
         for f in resp.findings:
             if ev.new_rule_ids is not None and f.rule_id not in ev.new_rule_ids:
                 continue
-            suggestion = dose_update(ev, resp.dose) if f.rule_id == DOSE_RANGE_RULE and resp.dose else None
+            draft = t.purpose in ("select", "sign")  # active orders under review are not rewritten by a card
+            suggestion = dose_update(ev, resp.dose) if draft and f.rule_id == DOSE_RANGE_RULE and resp.dose else None
             cards.append(finding_card(ev, f, profile, suggestion))
         if t.purpose == "new-order":
             continue
-        gaps.extend(f"{MISSING_WORDS.get(m, m)} ({t.ingredient})" for m in resp.missing_data)
+        gaps.extend(f"{MISSING_WORDS.get(m, m)} (needed for {t.ingredient})" for m in resp.missing_data)
         if resp.dose is not None and t.purpose == "select":
             cards.append(dose_card(ev, resp.dose, profile, pack, "Suggested starting dose for the selected order."))
         elif resp.dose is not None and t.purpose == "sign" and t.order.ordered is None:
@@ -205,7 +215,7 @@ def build_cards(
             cards.append(dose_card(ev, resp.dose, profile, pack, why))
         if t.purpose in ("sign", "review") and t.order.ordered is None and not dose_range:
             gaps.append(f"dose range ({t.ingredient}: {t.order.dose_note})")
-    if evaluated and gaps:
+    if gaps and (evaluated or unchecked_orders):
         cards.append(gaps_card(sorted(set(gaps), key=gaps.index), notes, pack.version))
     cards.sort(key=lambda c: -SEVERITY_RANK[c.indicator])
     return cards

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 HOOKS = ("patient-view", "order-select", "order-sign")
 
@@ -101,9 +101,18 @@ class AcceptedSuggestion(_Lenient):
 class FeedbackItem(_Lenient):
     card: str = Field(min_length=1)
     outcome: Literal["accepted", "overridden"]
-    acceptedSuggestions: list[AcceptedSuggestion] | None = None
+    acceptedSuggestions: list[AcceptedSuggestion] | None = Field(default=None, validate_default=True)
     overrideReason: OverrideReason | None = None
     outcomeTimestamp: str = Field(min_length=1)
+
+    @field_validator("acceptedSuggestions")
+    @classmethod
+    def _accepted_names_suggestions(
+        cls, v: list[AcceptedSuggestion] | None, info: ValidationInfo
+    ) -> list[AcceptedSuggestion] | None:
+        if info.data.get("outcome") == "accepted" and not v:
+            raise ValueError("required (and not empty) when outcome is 'accepted'")
+        return v
 
     @field_validator("outcomeTimestamp")
     @classmethod
@@ -113,12 +122,6 @@ class FeedbackItem(_Lenient):
         except ValueError as exc:
             raise ValueError("outcomeTimestamp must be an ISO 8601 date-time, e.g. 2020-12-11T00:00:00Z") from exc
         return v
-
-    @model_validator(mode="after")
-    def _accepted_names_suggestions(self) -> FeedbackItem:
-        if self.outcome == "accepted" and not self.acceptedSuggestions:
-            raise ValueError("acceptedSuggestions is required when outcome is 'accepted'")
-        return self
 
     def stored(self) -> dict[str, Any]:
         """The spec-defined fields only; unknown client additions are not stored."""

@@ -46,6 +46,7 @@ class Evaluated:
 class Plan:
     targets: list[Target] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    unidentified: list[str] = field(default_factory=list)  # orders whose drug nothing names
 
 
 def ingredient(order: MedOrder, engine: Engine, notes: list[str]) -> str | None:
@@ -100,6 +101,9 @@ def plan(hook: str, selections: list[str], profile: FhirProfile, drafts: list[Me
     purpose: Purpose = "select" if hook == "order-select" else "sign"
     not_covered: list[MedOrder] = []
     for order in new:
+        if order.drug is None:
+            out.unidentified.append(f"drug of {order.ref or 'a MedicationRequest'}: no code or name to identify it")
+            continue
         ing = ingredient(order, engine, out.notes)
         if ing is None:
             not_covered.append(order)

@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from engine.cdshooks.discovery import CHECKS_NEEDING, PATIENT_TOKEN
 from engine.cdshooks.errors import CdsHooksError, Issue
-from engine.cdshooks.fhirclient import Fetched, FhirFetcher
+from engine.cdshooks.fhirclient import Fetched, FhirFetcher, next_link
 from engine.fhir.bundle import Unpacked, is_bundle, only_informational, outcome_summary, unpack
 
 State = Literal["provided", "fetched", "none-found", "unavailable"]
@@ -104,13 +104,11 @@ async def resolve(
     to_fetch: dict[str, str] = {}
     for key, template in templates.items():
         if key in given:
-            keys[key] = classify(key, given[key], "provided")
-            value = given[key]
-            if fetcher is not None and keys[key].state == "provided" and isinstance(value, dict) and is_bundle(value):
-                completed, note = await fetcher.complete(value)
-                if completed is not value:
-                    keys[key] = classify(key, completed, "provided")
-                keys[key].note = "; ".join(n for n in (keys[key].note, note) if n) or None
+            value, note = given[key], None
+            if fetcher is not None and isinstance(value, dict) and is_bundle(value) and next_link(value):
+                value, note = await fetcher.complete(value)  # a paginated prefetch (allowed since 2.0.1's successor)
+            keys[key] = classify(key, value, "provided")
+            keys[key].note = "; ".join(n for n in (keys[key].note, note) if n) or None
         elif fetcher is not None:
             to_fetch[key] = fill(template, patient_id)
         else:

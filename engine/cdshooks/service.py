@@ -141,7 +141,7 @@ async def call_service(state: AppState, service: Service, req: HookRequest, limi
 
     decision_id = str(uuid.uuid4())
     evaluated = await run_in_threadpool(evaluate, the_plan.targets, state.engine, decision_id)
-    cards = build_cards(evaluated, profile, state.engine.pack, prefetch.unavailable(), notes)
+    cards = build_cards(evaluated, profile, state.engine.pack, prefetch.unavailable(), notes, the_plan.unidentified)
     response = CdsResponse(cards=cards).wire()
     record = _audit_record(
         decision_id, service, req, ctx.patientId, evaluated, response, prefetch, notes, state, started

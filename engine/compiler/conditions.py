@@ -82,7 +82,7 @@ class Test:
     children: tuple[Test, ...] = ()
 
     def fields(self) -> tuple[str, ...]:
-        if self.op == "any_of":
+        if self.op in ("any_of", "all_of"):  # composite tests: their children name the fields
             return tuple(f for c in self.children for f in c.fields())
         return (self.field,)
 

@@ -115,6 +115,19 @@ class Checker:
             case.truth = truth_from_request(self.pack.terminology, case.request, self.drug(case))
         return case.truth
 
+    def sent_sets(self, case: Case) -> dict[str, frozenset[str]]:
+        """The set fields as the generator (or, for foreign cohorts, the terminology) says they are."""
+        term, truth, drug = self.pack.terminology, self.truth(case), self.drug(case)
+        comeds = truth.comed_ingredients - {drug}
+        conditions = frozenset(a for vs in truth.conditions for a in term.vs_ancestors.get(vs, frozenset({vs})))
+        return {
+            "comed_ingredients": comeds,
+            "comed_classes": term.classes_for(comeds),
+            "allergy_ingredients": truth.allergy_ingredients,
+            "allergy_classes": term.classes_for(truth.allergy_ingredients),
+            "conditions": conditions,
+        }
+
     def violation(
         self, name: str, case: Case, message: str, rule_ids: tuple[str, ...] = (), req: EvaluateRequest | None = None
     ) -> Violation:

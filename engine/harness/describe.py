@@ -49,10 +49,16 @@ def describe(patients: Sequence[SynthPatient], classes_of: dict[str, frozenset[s
             weights.setdefault(band, []).append(p.weight_kg)
         has_scr = p.creatinine_mg_dl() is not None
         has_egfr = p.egfr_ml_min_1_73m2 is not None
-        renal[{(True, True): "both", (True, False): "creatinine only", (False, True): "eGFR only"}.get((has_scr, has_egfr), "none")] += 1
+        renal[
+            {(True, True): "both", (True, False): "creatinine only", (False, True): "eGFR only"}.get(
+                (has_scr, has_egfr), "none"
+            )
+        ] += 1
         if has_egfr and p.egfr_ml_min_1_73m2 is not None:
             e = p.egfr_ml_min_1_73m2
-            egfr_bins["<15" if e < 15 else "15-29" if e < 30 else "30-59" if e < 60 else "60-89" if e < 90 else ">=90"] += 1
+            egfr_bins[
+                "<15" if e < 15 else "15-29" if e < 30 else "30-59" if e < 60 else "60-89" if e < 90 else ">=90"
+            ] += 1
         dialysis += bool(p.on_dialysis)
         hepatic[p.hepatic_impairment] += 1
         if p.sex == "female" and p.age_years is not None and 15 <= p.age_years < 45:

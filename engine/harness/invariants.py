@@ -10,12 +10,15 @@ covered the moment it compiles. docs/harness.md states every invariant in words.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
+from engine.compiler.conditions import count_field, size_field
 from engine.harness import variants
 from engine.harness.caps import caps_for
 from engine.harness.case import EPS, Case, Checker, Violation, fired_ids
-from engine.harness.rulemap import applies, others_hold
+from engine.harness.rulemap import applies
 from engine.runtime.outcome import DOSE_RANGE_RULE
+from engine.runtime.reference import evaluate_reference
 
 Invariant = Callable[[Checker, Case], list[Violation]]
 
@@ -56,7 +59,9 @@ def contraindication_and_sources(ck: Checker, case: Case) -> list[Violation]:
     fired = fired_ids(resp)
     contra_rules = tuple(sorted(r for r in fired if ck.pack.rules[r].then.contraindicated))
     if resp.contraindicated != bool(contra_rules):
-        out.append(ck.violation(name, case, f"contraindicated={resp.contraindicated} but rules say otherwise", contra_rules))
+        out.append(
+            ck.violation(name, case, f"contraindicated={resp.contraindicated} but rules say otherwise", contra_rules)
+        )
     if resp.contraindicated:
         if resp.dose is not None:
             out.append(ck.violation(name, case, "contraindicated, yet a dose was suggested", contra_rules))
@@ -66,40 +71,69 @@ def contraindication_and_sources(ck: Checker, case: Case) -> list[Violation]:
         if f.rule_id not in fired and f.rule_id != DOSE_RANGE_RULE:
             out.append(ck.violation(name, case, f"finding from a rule that did not fire: {f.rule_id}", (f.rule_id,)))
         if f.severity == "critical" and not any(s.label and (s.section or s.url) for s in f.sources):
-            out.append(ck.violation(name, case, f"critical finding without a locatable source: {f.summary}", (f.rule_id,)))
+            out.append(
+                ck.violation(name, case, f"critical finding without a locatable source: {f.summary}", (f.rule_id,))
+            )
+    return out
+
+
+def truth_fact(ck: Checker, case: Case) -> dict[str, Any]:
+    """The patient fact rebuilt from what was sent (``Truth``) instead of what was recognised."""
+    fact = dict(ck.fact(case))
+    sets = ck.sent_sets(case)
+    for name, values in sets.items():
+        fact[name] = sorted(values)
+        fact[size_field(name)] = float(len(values))
+    for cls, members in ck.pack.terminology.class_members.items():
+        fact[count_field(cls)] = float(len(members & sets["comed_ingredients"]))
+    fact["ordered_drug_on_med_list"] = "true" if ck.drug(case) in ck.truth(case).comed_ingredients else "false"
+    return fact
+
+
+def _truth_check(ck: Checker, case: Case, name: str, fields: tuple[str, ...]) -> list[Violation]:
+    """Rules that can fire through ``fields`` fire exactly when what was *sent* says they should.
+
+    The expectation is the reference semantics applied to the sent data, so a rule fires when an
+    item of its class was sent and its other conditions hold, and never when none was sent; a
+    recognition error (a brand, product code or synonym resolving to the wrong thing) or an engine
+    error shows up as a difference.
+    """
+    drug = ck.drug(case)
+    dm = ck.maps[drug]
+    sent = ck.sent_sets(case)
+    expected = evaluate_reference(ck.pack.drugs[drug], truth_fact(ck, case)).fired
+    actual = fired_ids(ck.response(case))
+    out = []
+    for rule in dm.rules.rules:
+        if (rule.id in expected) == (rule.id in actual) or not dm.reaches(rule, fields):
+            continue
+        hits = sorted({v for f in fields if f in sent for v in dm.trigger_values(rule, f) & sent[f]})
+        why = f"sent: {', '.join(hits)}" if hits else "none of its triggers was sent"
+        what = "did not fire" if rule.id in expected else "fired"
+        out.append(ck.violation(name, case, f"{rule.id} {what} ({why})", (rule.id,)))
     return out
 
 
 def _flag(ck: Checker, case: Case, name: str, field: str, category: str) -> list[Violation]:
-    """Pregnancy/breastfeeding: flagged whenever true, never when known false."""
-    out: list[Violation] = []
-    p, resp, fact = case.request.patient, ck.response(case), ck.fact(case)
-    action, fired = case.request.drug.action, fired_ids(resp)
+    """Pregnancy/breastfeeding: a finding of its category whenever true, none when known false."""
+    out = _truth_check(ck, case, name, (field,))
+    p, resp = case.request.patient, ck.response(case)
+    dm = ck.maps[ck.drug(case)]
     value = getattr(p, field)
-    coded = field == "pregnant" and "pregnancy" in ck.truth(case).conditions
-    present = value is True
-    absent = (value is False or (value is None and p.sex == "male")) and not coded
-    derived = ck.derived(case)
-    rules = ck.maps[ck.drug(case)].flag_rules(field, "true")
-    has_category = any(f.category == category for f in resp.findings)
-    if present:
-        for fr in rules:
-            if fr.rule.id not in fired and others_hold(fr.rule, fact, derived, skip=fr.test):
-                out.append(ck.violation(name, case, f"{field} is true but {fr.rule.id} did not fire", (fr.rule.id,)))
+    coded = field == "pregnant" and "pregnancy" in ck.sent_sets(case)["conditions"]
+    has_category = [f.rule_id for f in resp.findings if f.category == category]
+    if value is True:
         flagging = [
-            fr.rule.id
-            for fr in rules
-            if applies(fr.rule, action) and fr.rule.then.finding and fr.rule.then.finding.category == category
+            r.id
+            for r in dm.category_rules(category)
+            if applies(r, case.request.drug.action) and "true" in dm.trigger_values(r, field)
         ]
         if flagging and not has_category:
             out.append(ck.violation(name, case, f"{field} is true but there is no {category} finding", tuple(flagging)))
-    if absent:
-        wrong = tuple(sorted(fr.rule.id for fr in rules if fr.rule.id in fired))
-        if wrong:
-            out.append(ck.violation(name, case, f"{field} is false but its rules fired", wrong))
-        if has_category:
-            ids = tuple(f.rule_id for f in resp.findings if f.category == category)
-            out.append(ck.violation(name, case, f"{field} is false but a {category} finding was given", ids))
+    if (value is False or (value is None and p.sex == "male")) and not coded and has_category:
+        out.append(
+            ck.violation(name, case, f"{field} is false but a {category} finding was given", tuple(has_category))
+        )
     return out
 
 
@@ -111,46 +145,16 @@ def lactation_flag(ck: Checker, case: Case) -> list[Violation]:
     return _flag(ck, case, "lactation-flag", "breastfeeding", "lactation")
 
 
-def _present_sets(ck: Checker, case: Case) -> dict[str, frozenset[str]]:
-    term, truth, drug = ck.pack.terminology, ck.truth(case), ck.drug(case)
-    comeds = truth.comed_ingredients - {drug}
-    conditions = frozenset(a for vs in truth.conditions for a in term.vs_ancestors.get(vs, frozenset({vs})))
-    return {
-        "comed_ingredients": comeds,
-        "comed_classes": term.classes_for(comeds),
-        "allergy_ingredients": truth.allergy_ingredients,
-        "allergy_classes": term.classes_for(truth.allergy_ingredients),
-        "conditions": conditions,
-    }
-
-
-def _set_flag(ck: Checker, case: Case, name: str, fields: tuple[str, ...]) -> list[Violation]:
-    """A rule testing 'includes X' fires when X was sent (other conditions holding), never when not."""
-    out: list[Violation] = []
-    fact, fired, derived = ck.fact(case), fired_ids(ck.response(case)), ck.derived(case)
-    present = _present_sets(ck, case)
-    for field in fields:
-        for fr in ck.maps[ck.drug(case)].flag_rules(field):
-            hit = fr.values & present[field]
-            if hit and fr.rule.id not in fired and others_hold(fr.rule, fact, derived, skip=fr.test):
-                msg = f"{field} has {', '.join(sorted(hit))} but {fr.rule.id} did not fire"
-                out.append(ck.violation(name, case, msg, (fr.rule.id,)))
-            if not hit and fr.rule.id in fired:
-                msg = f"{fr.rule.id} fired although {field} has none of {', '.join(sorted(fr.values))}"
-                out.append(ck.violation(name, case, msg, (fr.rule.id,)))
-    return out
-
-
 def interaction_flag(ck: Checker, case: Case) -> list[Violation]:
-    return _set_flag(ck, case, "interaction-flag", ("comed_classes", "comed_ingredients"))
+    return _truth_check(ck, case, "interaction-flag", ("comed_classes", "comed_ingredients"))
 
 
 def allergy_flag(ck: Checker, case: Case) -> list[Violation]:
-    return _set_flag(ck, case, "allergy-flag", ("allergy_ingredients", "allergy_classes"))
+    return _truth_check(ck, case, "allergy-flag", ("allergy_ingredients", "allergy_classes"))
 
 
 def condition_flag(ck: Checker, case: Case) -> list[Violation]:
-    return _set_flag(ck, case, "condition-flag", ("conditions",))
+    return _truth_check(ck, case, "condition-flag", ("conditions",))
 
 
 # name -> (check, needs extra evaluations of patient variants)

@@ -127,7 +127,7 @@ def creatinine_for_egfr(egfr: float, age: float, female: bool) -> float:
     kappa, alpha = (0.7, -0.241) if female else (0.9, -0.302)
     base = 142.0 * 0.9938**age * (1.012 if female else 1.0)
     ratio = (base / egfr) ** (1 / 1.2) if egfr <= base else (egfr / base) ** (1 / alpha)
-    return kappa * ratio
+    return float(kappa * ratio)
 
 
 def adult_labs(true_egfr: float, age: float, sex: str) -> tuple[float, float]:

@@ -12,10 +12,10 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
-from engine.harness.summary import SEVERITIES  # noqa: E402
+from engine.harness.summary import SEVERITIES
 
 RENAL_ORDER = ("normal", "mild", "moderate", "severe", "dialysis", "unknown")
 AGE_GROUP_COLOURS = {"pediatric": "#1b9e77", "adult": "#7570b3", "older-adult": "#d95f02", "unknown": "#777777"}
@@ -44,7 +44,9 @@ def findings_heatmap(summary: dict[str, Any], path: Path) -> Path:
         for i, row in enumerate(grid):
             for j, v in enumerate(row):
                 if v:
-                    ax.text(j, i, str(v), ha="center", va="center", fontsize=7, color="white" if v > peak / 2 else "black")
+                    ax.text(
+                        j, i, str(v), ha="center", va="center", fontsize=7, color="white" if v > peak / 2 else "black"
+                    )
     fig.suptitle("Findings per category and severity, by ordered drug (number of patients)")
     return _save(fig, path)
 
@@ -88,7 +90,16 @@ def start_doses(summary: dict[str, Any], drug: str, path: Path) -> Path:
             ys.append(y)
             sizes.append(12 + 4 * r["n"] ** 0.5 * 4)
         if xs:
-            left.scatter(xs, ys, s=sizes, alpha=0.6, color=AGE_GROUP_COLOURS[group], label=group, edgecolors="black", linewidths=0.3)
+            left.scatter(
+                xs,
+                ys,
+                s=sizes,
+                alpha=0.6,
+                color=AGE_GROUP_COLOURS[group],
+                label=group,
+                edgecolors="black",
+                linewidths=0.3,
+            )
     left.set_xticks(range(len(RENAL_ORDER)), [f"{b}\n(no dose: {nodose.get(b, 0)})" for b in RENAL_ORDER], fontsize=8)
     left.set_ylabel("suggested start, mg/day")
     left.set_ylim(bottom=0)
@@ -96,17 +107,23 @@ def start_doses(summary: dict[str, Any], drug: str, path: Path) -> Path:
     if any(info["start_doses"]):
         left.legend(fontsize=8, loc="upper right")
     by_band: dict[str, list[tuple[float, int]]] = {}
+    nodose_age: dict[str, int] = {}
     for r in info["start_doses_by_age"]:
         y = _as_float(r["total_daily_mg"])
-        if y is not None:
+        if y is None:
+            nodose_age[r["age_band"]] = nodose_age.get(r["age_band"], 0) + r["n"]
+        else:
             by_band.setdefault(r["age_band"], []).append((y, r["n"]))
     for i, band in enumerate(AGE_BANDS):
         pts = by_band.get(band, [])
         if pts:
-            right.scatter([i] * len(pts), [y for y, _ in pts], s=[12 + 16 * n**0.5 for _, n in pts], alpha=0.6, color="#4c72b0")
-    right.set_xticks(range(len(AGE_BANDS)), AGE_BANDS, fontsize=8)
+            right.scatter(
+                [i] * len(pts), [y for y, _ in pts], s=[12 + 16 * n**0.5 for _, n in pts], alpha=0.6, color="#4c72b0"
+            )
+    right.set_xticks(range(len(AGE_BANDS)), [f"{b}\n({nodose_age.get(b, 0)})" for b in AGE_BANDS], fontsize=8)
+    right.set_xlabel("age band, years (no dose)", fontsize=8)
     right.set_ylim(bottom=0)
-    right.set_title("by age band (years)", fontsize=10)
+    right.set_title("by age band", fontsize=10)
     fig.suptitle(f"{drug}: suggested start doses for start orders")
     return _save(fig, path)
 

@@ -42,16 +42,20 @@ that withholds); it is never a default dose.</p>
 
 <h2>Safety checks</h2>
 <p>Engine disagreements (durable-rules vs reference evaluator):
-{% if r.disagreement_count %}<strong class="bad">{{ r.disagreement_count }}</strong>{% else %}<span class="ok">none</span>{% endif %}.
+{% if r.disagreement_count %}<strong class="bad">{{ r.disagreement_count }}</strong>
+{% else %}<span class="ok">none</span>{% endif %}.
 Safety-invariant violations (single-answer invariants on every patient):
-{% if r.invariant_violations %}<strong class="bad">{{ r.invariant_violations.values()|sum }}</strong>{% else %}<span class="ok">none</span>{% endif %}.</p>
+{% if r.invariant_violations %}<strong class="bad">{{ r.invariant_violations.values()|sum }}</strong>
+{% else %}<span class="ok">none</span>{% endif %}.</p>
 {% if r.invariant_violations %}<table><tr><th>invariant | drug</th><th>patients</th></tr>
 {% for k, n in r.invariant_violations.items() %}<tr><td>{{ k }}</td><td class="n">{{ n }}</td></tr>{% endfor %}</table>
 <details><summary>Examples</summary><table><tr><th>id</th><th>invariant</th><th>message</th><th>rules</th></tr>
-{% for v in r.invariant_violation_examples[:200] %}<tr><td>{{ v.id }}</td><td>{{ v.invariant }}</td><td>{{ v.message }}</td>
+{% for v in r.invariant_violation_examples[:200] %}<tr><td>{{ v.id }}</td><td>{{ v.invariant }}</td>
+<td>{{ v.message }}</td>
 <td>{{ v.rule_ids|join(', ') }}</td></tr>{% endfor %}</table></details>{% endif %}
 {% if r.disagreements %}<table><tr><th>id</th><th>drug</th><th>only durable-rules</th><th>only reference</th></tr>
-{% for d in r.disagreements[:200] %}<tr><td>{{ d.id }}</td><td>{{ d.drug }}</td><td>{{ d.only_durable|join(', ') }}</td>
+{% for d in r.disagreements[:200] %}<tr><td>{{ d.id }}</td><td>{{ d.drug }}</td>
+<td>{{ d.only_durable|join(', ') }}</td>
 <td>{{ d.only_reference|join(', ') }}</td></tr>{% endfor %}</table>{% endif %}
 
 <h2>Findings by drug, category and severity</h2>
@@ -60,31 +64,37 @@ Safety-invariant violations (single-answer invariants on every patient):
 <h2>Rule coverage</h2>
 <img src="{{ images.coverage }}" alt="rule coverage">
 {% for owner, rules in r.rules.by_drug.items() %}
-<details><summary>{{ owner }}: {{ rules|selectattr('fires')|list|length }} of {{ rules|length }} rules fired</summary>
+<details><summary>{{ owner }}: {{ rules|selectattr('fires')|list|length }} of {{ rules|length }} rules fired
+</summary>
 <table><tr><th>rule</th><th>fired (patients)</th><th>where</th></tr>
 {% for rule in rules|sort(attribute='fires', reverse=True) %}<tr{% if not rule.fires %} class="bad"{% endif %}>
-<td><code>{{ rule.rule_id }}</code></td><td class="n">{{ rule.fires }}</td><td><code>{{ rule.file }}</code></td></tr>{% endfor %}
+<td><code>{{ rule.rule_id }}</code></td><td class="n">{{ rule.fires }}</td>
+<td><code>{{ rule.file }}</code></td></tr>{% endfor %}
 </table></details>{% endfor %}
 
 <h2>Start doses by renal band and age</h2>
 {% for drug, info in r.drugs.items() %}{% if info.orders.start %}
-<h3>{{ drug }} ({{ info.orders.start }} starts, {{ info.orders.stop }} stops, {{ info.contraindicated }} contraindicated)</h3>
+<h3>{{ drug }} ({{ info.orders.start }} starts, {{ info.orders.stop }} stops,
+{{ info.contraindicated }} contraindicated)</h3>
 <img src="{{ images['dose_' + drug] }}" alt="{{ drug }} start doses">
 {% endif %}{% endfor %}
 
 <h2>Missing data</h2>
 <img src="{{ images.missing }}" alt="missing data">
 <p>{{ r.missing_data_patient_count }} patient(s) had something the engine could not check
-{% if r.missing_data_patient_count > r.missing_data_patients|length %}(first {{ r.missing_data_patients|length }} listed in summary.json){% endif %}.</p>
+{% if r.missing_data_patient_count > r.missing_data_patients|length %}
+(first {{ r.missing_data_patients|length }} listed in summary.json){% endif %}.</p>
 <details><summary>Patients with missing data</summary><table><tr><th>id</th><th>drug</th><th>missing</th></tr>
-{% for m in r.missing_data_patients[:300] %}<tr><td>{{ m.id }}</td><td>{{ m.drug }}</td><td>{{ m.missing|join(', ') }}</td></tr>{% endfor %}
+{% for m in r.missing_data_patients[:300] %}<tr><td>{{ m.id }}</td><td>{{ m.drug }}</td>
+<td>{{ m.missing|join(', ') }}</td></tr>{% endfor %}
 </table></details>
 
 <h2>Inputs not recognised</h2>
 <table><tr><th>field | value</th><th>times</th></tr>
 {% for k, n in r.unrecognized.items() %}<tr><td>{{ k }}</td><td class="n">{{ n }}</td></tr>{% endfor %}</table>
 {% if r.input_error_examples or r.evaluation_error_examples %}<h2>Errors</h2><table><tr><th>id</th><th>error</th></tr>
-{% for e in r.input_error_examples + r.evaluation_error_examples %}<tr><td>{{ e.id }}</td><td>{{ e.error }}</td></tr>{% endfor %}
+{% for e in r.input_error_examples + r.evaluation_error_examples %}
+<tr><td>{{ e.id }}</td><td>{{ e.error }}</td></tr>{% endfor %}
 </table>{% endif %}
 </body></html>
 """

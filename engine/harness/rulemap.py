@@ -2,32 +2,22 @@
 
 Teammates add drugs and rules continuously; an invariant that names "baclofen.pregnancy" or
 "nine drugs" would silently stop covering new content. Everything an invariant needs to know about
-a drug (which rules flag pregnancy or an interaction class, where its age and renal cut-offs are,
-which dose statements depend on weight) is read here from ``CompiledPack``.
+a drug (which rules can fire because of pregnancy or an interaction class, directly or through a
+derived fact such as ``pregnancy: pregnant``; where its age and renal cut-offs are; which dose
+statements depend on weight) is read here from ``CompiledPack``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
-from engine.compiler.conditions import Test, holds
+from engine.compiler.conditions import Test
 from engine.compiler.model import CompiledPack, CompiledRule, DrugRules
 
 SET_FIELDS = ("conditions", "comed_ingredients", "comed_classes", "allergy_ingredients", "allergy_classes")
 FLAG_FIELDS = ("pregnant", "breastfeeding")
 RENAL_FIELDS = ("renal_ml_min", "egfr_ml_min")
-
-
-@dataclass(frozen=True)
-class FlagRule:
-    """A rule with a top-level test that holds when the patient has one of ``values``."""
-
-    rule: CompiledRule
-    test: Test
-    field: str
-    values: frozenset[str]
 
 
 def positive_values(test: Test) -> frozenset[str]:
@@ -39,19 +29,15 @@ def positive_values(test: Test) -> frozenset[str]:
     return frozenset()
 
 
+def triggers(test: Test, field: str) -> frozenset[str]:
+    """Values of ``field`` that make ``test`` true on their own (an any_of: any child's)."""
+    if test.op == "any_of":
+        return frozenset(v for child in test.children for v in triggers(child, field))
+    return positive_values(test) if test.field == field else frozenset()
+
+
 def applies(rule: CompiledRule, action: str) -> bool:
     return rule.rule.applies_to in ("any", action)
-
-
-def others_hold(
-    rule: CompiledRule, fact: Mapping[str, Any], derived: Mapping[str, Iterable[str]], skip: Test | None = None
-) -> bool:
-    """Every condition of ``rule`` except ``skip`` holds (reference semantics)."""
-    if not applies(rule, str(fact.get("action"))):
-        return False
-    if not all(holds(t, fact) for t in rule.patient_tests if t is not skip):
-        return False
-    return all(set(derived.get(name, ())) & set(values) for name, values in rule.derived_tests)
 
 
 def _numbers(test: Test, fields: tuple[str, ...]) -> Iterable[float]:
@@ -67,15 +53,23 @@ class DrugMap:
     drug: str
     rules: DrugRules
 
-    def flag_rules(self, field: str, value: str | None = None) -> list[FlagRule]:
-        """Rules with a top-level positive test on ``field`` (for tri-state flags: on ``value``)."""
-        out = []
-        for rule in self.rules.rules:
-            for t in rule.patient_tests:
-                vals = positive_values(t) if t.field == field else frozenset()
-                if vals and (value is None or value in vals):
-                    out.append(FlagRule(rule, t, field, vals))
-        return out
+    def deriving(self, name: str, values: Iterable[str]) -> list[CompiledRule]:
+        """Derivation rules that assert ``name`` with one of ``values``."""
+        wanted = set(values)
+        return [r for r in self.rules.rules if (r.then.derive or {}).get(name) in wanted]
+
+    def trigger_values(self, rule: CompiledRule, field: str, depth: int = 3) -> frozenset[str]:
+        """Values of ``field`` through which ``rule`` can fire: its own tests, or (for a test on a
+        derived fact such as ``pregnancy: pregnant``) the tests of the rules that derive it."""
+        found = {v for t in rule.patient_tests for v in triggers(t, field)}
+        if depth > 0:
+            for name, values in rule.derived_tests:
+                for d in self.deriving(name, values):
+                    found |= self.trigger_values(d, field, depth - 1)
+        return frozenset(found)
+
+    def reaches(self, rule: CompiledRule, fields: Iterable[str]) -> bool:
+        return any(self.trigger_values(rule, f) for f in fields)
 
     def thresholds(self, fields: tuple[str, ...]) -> list[float]:
         found = {v for r in self.rules.rules for t in r.patient_tests for v in _numbers(t, fields)}

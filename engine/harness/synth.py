@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from engine.compiler.model import CompiledPack
 from engine.harness import physiology as phys
 from engine.harness import population as pop
+from engine.terminology import normalise_text
 from schemas.api import ICD10CM, SNOMED, UMOL_PER_MG_DL_CREATININE, EvaluateRequest
 
 T = TypeVar("T")
@@ -70,7 +71,9 @@ class Generator:
         self.seed = seed
         term = pack.terminology
         self.drugs = sorted(pack.drugs)
-        self.drug_reps: dict[str, list[dict[str, str]]] = {ing: [{"name": ing.replace("-", " ")}] for ing in term.ingredients}
+        self.drug_reps: dict[str, list[dict[str, str]]] = {
+            ing: [{"name": ing.replace("-", " ")}] for ing in term.ingredients
+        }
         for name, ing in sorted(term.by_name.items()):
             if name != ing.replace("-", " "):
                 self.drug_reps[ing].append({"name": name})
@@ -109,6 +112,7 @@ class _Draw:
         self.conditions: set[str] = set()
         self.comeds: set[str] = set()
         self.allergies: set[str] = set()
+        self.unknown_meds: list[str] = []
 
     def chance(self, p: float) -> bool:
         return self.rng.random() < p
@@ -142,7 +146,7 @@ class _Draw:
         p["conditions"] = self._shuffled([rng.choice(self.gen.cond_reps[vs]) for vs in sorted(self.conditions)])
         p["conditions"] += [c for c, prev in pop.UNCODED_CONDITIONS.items() if self.chance(prev[band])]
         p["co_medications"] = self._shuffled([self._drug_ref(ing) for ing in sorted(self.comeds)])
-        p["co_medications"] += [{"name": m} for m, prev in pop.BACKGROUND_MEDS.items() if self.chance(prev[band])]
+        p["co_medications"] += [{"name": m} for m in self.unknown_meds]
         p["allergies"] = [self._drug_ref(ing) for ing in sorted(self.allergies)]
         p["allergies"] += [{"name": a} for a, prob in pop.ALLERGY_UNKNOWN.items() if self.chance(prob)]
         req = EvaluateRequest.model_validate({"patient": p, "drug": order})
@@ -192,7 +196,9 @@ class _Draw:
         else:
             scr, egfr = phys.adult_labs(true_egfr, age, sex)
         both, scr_only, egfr_only, _ = pop.RENAL_LABS[("child", "adult", "older")[band]]
-        mode = _weighted(rng, [("both", both), ("scr", scr_only), ("egfr", egfr_only), ("none", 1 - both - scr_only - egfr_only)])
+        mode = _weighted(
+            rng, [("both", both), ("scr", scr_only), ("egfr", egfr_only), ("none", 1 - both - scr_only - egfr_only)]
+        )
         if mode in ("both", "scr"):
             if self.chance(pop.CREATININE_IN_UMOL):
                 p["serum_creatinine_umol_l"] = round(scr * UMOL_PER_MG_DL_CREATININE)
@@ -213,9 +219,7 @@ class _Draw:
                 p["pregnant"] = True if self.chance(pop.PREGNANCY_STATUS_RECORDED) else None
                 if self.chance(pop.PREGNANCY_CONDITION_CODED):
                     self.conditions.add("pregnancy")
-            elif 12 <= age < 56 and self.chance(pop.NOT_PREGNANT_RECORDED_FALSE):
-                p["pregnant"] = False
-            elif age >= 56 and self.chance(0.3):
+            elif (12 <= age < 56 and self.chance(pop.NOT_PREGNANT_RECORDED_FALSE)) or (age >= 56 and self.chance(0.3)):
                 p["pregnant"] = False
             if not pregnant and 18 <= age < 46 and self.chance(pop.BREASTFEEDING_18_45):
                 p["breastfeeding"] = True
@@ -253,6 +257,13 @@ class _Draw:
             members = sorted(self.term.class_members.get(group, frozenset()) - {drug})
             if members and self.chance(p):
                 self.comeds.add(self.rng.choice(members))
+        for med, prev in pop.BACKGROUND_MEDS.items():
+            if self.chance(prev[band]):
+                known = self.term.by_name.get(normalise_text(med))
+                if known is None:
+                    self.unknown_meds.append(med)
+                elif known != drug:
+                    self.comeds.add(known)
         if "myasthenia-gravis" in self.conditions and self.chance(pop.MYASTHENIA_ANTICHOLINESTERASE):
             members = sorted(self.term.class_members.get("anticholinesterase", frozenset()))
             if members:
@@ -277,7 +288,7 @@ class _Draw:
             label_max = self.gen.pack.drugs[drug].profile.labelled_max_daily_mg
             times = rng.choice((1, 2, 3, 4))
             total = label_max * rng.choice(pop.ORDERED_FRACTIONS_OF_LABEL_MAX)
-            dose = max(0.5, round(total / times * 2) / 2)
+            dose = min(max(0.5, round(total / times * 2) / 2), 10000.0)  # schema limit per dose
             order["ordered_dose"] = {"dose_mg": dose, "times_per_day": times}
         return order
 

@@ -4,13 +4,14 @@ Monotonicity: worse kidney function, worse liver class or an age further from th
 yields a higher start or maximum, everything else held fixed (renal function is given as eGFR
 with creatinine removed, so age and weight cannot move it). A missing dose counts as 0, the most
 conservative answer; 'unknown' renal/hepatic values are not ordered and are not compared here.
-Missing data: without renal data a renally cleared drug reports it and does not dose as if the
-kidneys were normal; a child without a weight gets no weight-based dose and is told why.
+Missing data: without renal data (and no dialysis on record) a renally cleared drug reports it
+and does not dose as if the kidneys were normal; a child without a weight gets no weight-based dose and is told why.
 Determinism: the same request, repeated, reordered, or after another patient, gives one answer.
 """
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from engine.harness.case import EPS, Case, Checker, Violation, dose_pair, request_json, with_patient
@@ -19,7 +20,11 @@ from engine.harness.rulemap import RENAL_FIELDS
 from schemas.api import EvaluateRequest, EvaluateResponse
 
 HEPATIC_WORST_FIRST = ("severe", "moderate", "mild", "none")
-NO_RENAL_DATA = {"serum_creatinine_mg_dl": None, "serum_creatinine_umol_l": None, "egfr_ml_min_1_73m2": None}
+NO_RENAL_DATA: dict[str, Any] = {
+    "serum_creatinine_mg_dl": None,
+    "serum_creatinine_umol_l": None,
+    "egfr_ml_min_1_73m2": None,
+}
 MAX_REPORTED = 3  # violations per case and invariant; one is enough to reproduce, three show a pattern
 
 
@@ -38,7 +43,7 @@ def _chain(ck: Checker, case: Case, name: str, worst_first: list[tuple[str, Eval
     """Each step from worse to better may only keep or raise the dose."""
     out: list[Violation] = []
     answers = [(label, req, ck.evaluate(req)) for label, req in worst_first]
-    for (wl, wreq, worse), (bl, _, better) in zip(answers, answers[1:], strict=False):
+    for (wl, wreq, worse), (bl, _, better) in itertools.pairwise(answers):
         diff = _higher(worse, better)
         if diff and len(out) < MAX_REPORTED:
             msg = f"{wl} gets more than {bl}: {diff}"
@@ -81,20 +86,29 @@ def age_monotonic(ck: Checker, case: Case) -> list[Violation]:
     start = with_patient(case.request, action="start")
     renal = ck.engine.facts(start)[1].renal.value_ml_min
     fixed_renal = None if renal is None else min(round(renal, 1), 250.0)
-    base = with_patient(start, birth_date=None, **{**NO_RENAL_DATA, "egfr_ml_min_1_73m2": fixed_renal})
+    fixed: dict[str, Any] = {**NO_RENAL_DATA, "egfr_ml_min_1_73m2": fixed_renal, "birth_date": None}
+    base = with_patient(start, **fixed)
     cuts = ck.maps[drug].thresholds(("age_years",))
     ages = sorted({a for t in cuts for a in (round(t - 0.01, 2), t) if 0 <= a <= 125} | {100.0})
-    answers = [(a, ck.evaluate(with_patient(base, age_years=a))) for a in ages]
+    points = [(a, *_distance(ck, a)) for a in ages]
+    adult = [a for a, side, _ in points if side == "adult"] or [ck.child_below]
+    adult_answers = [(a, ck.evaluate(with_patient(base, age_years=a))) for a in adult]
+    strictest_adult = min(adult_answers, key=lambda x: dose_pair(x[1]))
     out: list[Violation] = []
-    for a, resp_a in answers:
-        side_a, dist_a = _distance(ck, a)
-        for b, resp_b in answers:
-            side_b, dist_b = _distance(ck, b)
-            comparable = side_a == side_b or "adult" in (side_a, side_b)
-            diff = _higher(resp_b, resp_a) if comparable and dist_a < dist_b else None
+    for side in ("child", "older"):
+        # the most restrictive adult age, then this side's ages moving away from the adult band:
+        # adjacent steps suffice (transitivity), and the first failure is the one nearest the band
+        chain = [strictest_adult]
+        chain += [
+            (a, ck.evaluate(with_patient(base, age_years=a)))
+            for a, s, _ in sorted(points, key=lambda p: p[2])
+            if s == side
+        ]
+        for (a, nearer), (b, further) in itertools.pairwise(chain):
+            diff = _higher(further, nearer)
             if diff and len(out) < MAX_REPORTED:
-                msg = f"age {b:g} ({side_b}) gets more than age {a:g} ({side_a}): {diff}"
-                out.append(ck.violation("age-monotonic", case, msg, _rules(resp_b), with_patient(base, age_years=b)))
+                msg = f"age {b:g} gets more than age {a:g}: {diff}"
+                out.append(ck.violation("age-monotonic", case, msg, _rules(further), with_patient(base, age_years=b)))
     return out
 
 
@@ -102,7 +116,12 @@ def missing_data_reported(ck: Checker, case: Case) -> list[Violation]:
     name, out = "missing-data-reported", []
     drug = ck.drug(case)
     start = with_patient(case.request, action="start")
-    if ck.pack.drugs[drug].profile.renally_cleared:
+    dm = ck.maps[drug]
+    dialysis_on_problem_list = {
+        v for d in dm.deriving("renal_band", ["dialysis"]) for v in dm.trigger_values(d, "conditions")
+    }
+    # dialysis recorded on the problem list is known (end-stage) renal function, not missing data
+    if ck.pack.drugs[drug].profile.renally_cleared and not dialysis_on_problem_list & ck.sent_sets(case)["conditions"]:
         unknown_req = with_patient(start, on_dialysis=False, **NO_RENAL_DATA)
         unknown = ck.evaluate(unknown_req)
         if "renal-function" not in unknown.missing_data:

@@ -45,7 +45,8 @@ def bound() -> dict[str, str]:
     return dict(_context.get() or {})
 
 
-# ``extra=`` keys that may be written; anything else passed as extra is dropped.
+# ``extra=`` keys that may be written; anything else passed as extra is dropped. Add a key only if
+# its values can never carry patient data or a credential (ids, counts, route paths, outcomes).
 ALLOWED_EXTRA = frozenset(
     {
         "decision_id",
@@ -58,7 +59,12 @@ ALLOWED_EXTRA = frozenset(
         "latency_ms",
         "hook",
         "hook_instance",
+        "service",
         "service_id",
+        "items",
+        "new",
+        "path",
+        "host",
         "ruleset_version",
         "rules_fired",
         "cards",
@@ -104,6 +110,7 @@ def configure_logging(level: str = "INFO") -> None:
         lg = logging.getLogger(name)
         lg.handlers[:] = []
         lg.propagate = True
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # a line per plugin, every start
     # our middleware writes one access line per request without query strings; uvicorn's would
     # repeat it with the raw path and the client address
     access = logging.getLogger("uvicorn.access")

@@ -29,7 +29,8 @@ from prometheus_client import (
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
-disable_created_metrics()  # the *_created series double the output and nobody alerts on them
+# the *_created series double the output and nobody alerts on them
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -89,9 +90,10 @@ def cards_of(response: dict[str, Any]) -> list[tuple[str, str]]:
         if isinstance(f, dict):
             out.append((str(f.get("category", "unknown")), str(f.get("severity", "unknown"))))
     for c in response.get("cards") or []:
-        if isinstance(c, dict):
-            ext = c.get("extension") if isinstance(c.get("extension"), dict) else {}
-            category = str((ext or {}).get("category", "card"))
+        if isinstance(c, dict):  # CDS Hooks: the category travels as the card source's topic code
+            source = c.get("source") if isinstance(c.get("source"), dict) else {}
+            topic = (source or {}).get("topic")
+            category = str(topic.get("code", "card")) if isinstance(topic, dict) else "card"
             out.append((category, str(c.get("indicator", "unknown"))))
     return out
 

@@ -9,7 +9,6 @@ Each problem is a sentence that names the setting to change.
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
 
 from engine.errors import CdsRulesError
 from engine.settings import Settings
@@ -34,10 +33,9 @@ def is_loopback(host: str) -> bool:
         return False  # a hostname we cannot vouch for counts as reachable from the network
 
 
-def auth_enabled(settings: Any) -> bool:
+def auth_enabled(settings: Settings) -> bool:
     """Token verification is on when at least one trusted JWT issuer is configured."""
-    issuers = getattr(settings, "jwt_issuers", None)
-    return bool(issuers)
+    return bool(settings.jwt_issuers)
 
 
 def unsafe_settings(settings: Settings, bind_host: str | None = None) -> list[str]:
@@ -58,8 +56,10 @@ def unsafe_settings(settings: Settings, bind_host: str | None = None) -> list[st
         )
     elif production and len(key) < MIN_HASH_KEY_LEN:
         problems.append(f"CDSRULES_AUDIT_HASH_KEY is shorter than {MIN_HASH_KEY_LEN} characters; use a random secret")
-    origins = getattr(settings, "cors_origins", None) or []
-    if production and "*" in origins:
+    admin = settings.admin_token.get_secret_value() if settings.admin_token is not None else None
+    if production and admin is not None and len(admin) < MIN_HASH_KEY_LEN:
+        problems.append(f"CDSRULES_ADMIN_TOKEN is shorter than {MIN_HASH_KEY_LEN} characters; use a random secret")
+    if production and "*" in settings.cors_origins:
         problems.append("CDSRULES_CORS_ORIGINS allows every origin ('*'); list the EHR origins instead")
     return problems
 

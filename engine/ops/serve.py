@@ -11,6 +11,7 @@ removed at exit when not given) so ``/metrics`` from any worker reports the whol
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -23,14 +24,14 @@ from engine.settings import Settings
 
 ASGI_APP = "engine.api.asgi:app"
 WORKER_CLASS = "uvicorn_worker.UvicornWorker"
+# read by prometheus-client when it is first imported, so it is set before anything imports it
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # compiling the pack happens inside each worker's start-up; give it room before gunicorn kills it
 WORKER_TIMEOUT_S = 120
 
 
 def _prepare_multiprocess_metrics() -> Path | None:
     """Point prometheus-client at a clean shared directory; returns it when we created it."""
-    from engine.observability.metrics import MULTIPROC_ENV
-
     given = os.environ.get(MULTIPROC_ENV)
     if given:
         path = Path(given)
@@ -46,11 +47,11 @@ def _prepare_multiprocess_metrics() -> Path | None:
 def prepare(settings: Settings, host: str) -> None:
     """Everything that must happen once, before workers: safety checks, compile, migrate."""
     from engine.audit.store import AuditStore
-    from engine.compiler.pack import compile_ruleset
+    from engine.authoring.reload import load_engine
     from engine.ops import safety
 
     safety.check(settings, host)
-    compile_ruleset(settings.rules_dir)
+    load_engine(settings.rules_dir).close()  # the workers' gate: compile, clinical lint, examples
     store = AuditStore(settings.database_url, settings.audit_hash_key, settings.audit_store_inputs)
     try:
         store.migrate()
@@ -67,12 +68,26 @@ def run(settings: Settings, host: str, port: int, workers: int) -> None:
         from engine.observability.logs import configure_logging
 
         configure_logging(settings.log_level)
-        prepare(settings, host)
-        if workers == 1:
+        if workers == 1:  # compile and migrate once, here, and hand the ready app to uvicorn
             import uvicorn
 
-            uvicorn.run(ASGI_APP, host=host, port=port, log_config=None, access_log=False, proxy_headers=True)
+            from engine.api.app import build_state, create_app
+            from engine.ops import safety
+
+            safety.check(settings, host)
+            state = build_state(settings)
+            pack = state.engine.pack
+            logging.getLogger("cdsrules").info(
+                "rule pack %s (%s) compiled: %d drugs, %d rules",
+                pack.version,
+                pack.digest,
+                len(pack.drugs),
+                len(pack.rules),
+            )
+            app = create_app(settings, state)
+            uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, proxy_headers=True)
         else:
+            prepare(settings, host)
             _Gunicorn(_gunicorn_options(settings, host, port, workers)).run()
     finally:
         if created is not None:

@@ -48,8 +48,7 @@ class Engine:
 
     def close(self) -> None:
         for rs in self._rulesets.values():
-            rs.close()
-        self._rulesets.clear()
+            rs.close()  # closed rulesets stay: a late evaluate() gets EngineError "retired", not a KeyError
 
     def resolve_drug(self, req: EvaluateRequest) -> str:
         """The ingredient id whose rules apply, or an ``InputError`` naming the field."""

@@ -6,16 +6,19 @@ database in it, migrated by the code under test, so no test sees another's rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from engine.api.app import create_app
 from engine.audit.store import AuditStore
 from engine.settings import BUNDLED_RULES, Settings
+from tests import apps
 from tests.pg import PgCluster, pg_cluster
+
+served_state = apps.served_state  # the session's started app, shared (see tests/apps.py)
+make_client = apps.make_client
 
 BACKENDS = ["sqlite", "postgresql"]
 HASH_KEY = "test-hash-key-0123456789abcdef0123456789"
@@ -48,6 +51,5 @@ def app_settings(db_url: str, **overrides: object) -> Settings:
 
 
 @pytest.fixture
-def api(db_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(app_settings(db_url))) as client:
-        yield client
+def api(db_url: str, make_client: Callable[[Settings], TestClient]) -> TestClient:
+    return make_client(app_settings(db_url))

@@ -19,8 +19,8 @@ import sqlalchemy as sa
 
 from engine.audit.store import AuditStore
 from engine.runtime.engine import Engine
+from schemas.api import EvaluateRequest
 from tests.audit.records import BODY, soak_writer
-from tests.conftest import request
 
 WRITERS = 8
 SECONDS = float(os.environ.get("CDSRULES_SOAK_SECONDS", "60"))  # the minute; shorten only locally
@@ -28,7 +28,7 @@ SECONDS = float(os.environ.get("CDSRULES_SOAK_SECONDS", "60"))  # the issue's mi
 
 @pytest.mark.slow
 def test_eight_writers_for_a_minute_lose_nothing(store: AuditStore, db_url: str, engine: Engine) -> None:
-    response = engine.evaluate(request(**BODY["patient"])).model_dump(mode="json")
+    response = engine.evaluate(EvaluateRequest.model_validate(BODY)).model_dump(mode="json")
     assert response["trace"], "a response with fired rules, as in production"
     ctx = multiprocessing.get_context("spawn")  # no inherited connections or rule-engine state
     with ctx.Pool(WRITERS) as pool:

@@ -38,7 +38,10 @@ def test_jsonl_export_has_every_decision_as_stored(store: AuditStore, db_url: st
     rows = [json.loads(line) for line in lines]
     assert [r["decision_id"] for r in rows] == ["d-old", "d-new-1", "d-new-2"]
     assert rows[1] == store.get("d-new-1")
-    assert rows[1]["rules_fired"] == [{"rule_id": "a.rule", "version": "1.0.0"}, {"rule_id": "b.rule", "version": "2.1.0"}]
+    assert rows[1]["rules_fired"] == [
+        {"rule_id": "a.rule", "version": "1.0.0"},
+        {"rule_id": "b.rule", "version": "2.1.0"},
+    ]
 
 
 def test_since_and_rule_filters(store: AuditStore, db_url: str) -> None:

@@ -9,9 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from engine.audit.store import AuditError
+from schemas.api import EvaluateResponse
 from tests.conftest import SHARED
 from tests.golden_check import golden_failures
-from schemas.api import EvaluateResponse
 
 ISSUE_EXAMPLE: dict[str, Any] = {
     "patient": {
@@ -64,16 +64,16 @@ def test_issue_example(client: TestClient) -> None:
 
 
 def test_allergy_contraindicates_and_removes_the_dose(client: TestClient) -> None:
-    body = dict(ISSUE_EXAMPLE, patient=dict(ISSUE_EXAMPLE["patient"], allergies=[{"name": "baclofen", "rxcui": "1292"}]))
+    body = dict(
+        ISSUE_EXAMPLE, patient=dict(ISSUE_EXAMPLE["patient"], allergies=[{"name": "baclofen", "rxcui": "1292"}])
+    )
     out = client.post("/v1/evaluate", json=body).json()
     assert out["contraindicated"] is True
     assert out["dose"] is None
     assert out["findings"][0]["severity"] == "critical"
 
 
-@pytest.mark.parametrize(
-    "case", json.loads((SHARED / "examples" / "cases.json").read_text()), ids=lambda c: c["id"]
-)
+@pytest.mark.parametrize("case", json.loads((SHARED / "examples" / "cases.json").read_text()), ids=lambda c: c["id"])
 def test_shared_worked_examples(client: TestClient, case: dict[str, Any]) -> None:
     resp = client.post("/v1/evaluate", json={"patient": case["patient"], "drug": case["drug"]})
     if resp.status_code == 422 and "no rules for" in resp.text:
@@ -122,7 +122,9 @@ def test_audit_failure_gives_503_and_no_advice(client: TestClient, monkeypatch: 
         ({"birth_date": "2999-01-01"}, "/patient/birth_date", "in the future"),
     ],
 )
-def test_bad_patient_fields_are_pointed_at(client: TestClient, patch: dict[str, Any], pointer: str, fragment: str) -> None:
+def test_bad_patient_fields_are_pointed_at(
+    client: TestClient, patch: dict[str, Any], pointer: str, fragment: str
+) -> None:
     body = {"patient": dict(ISSUE_EXAMPLE["patient"], **patch), "drug": ISSUE_EXAMPLE["drug"]}
     resp = client.post("/v1/evaluate", json=body)
     assert resp.status_code == 422, resp.text
@@ -192,3 +194,26 @@ def test_health_and_readiness(client: TestClient) -> None:
     assert client.get("/healthz").json()["status"] == "ok"
     ready = client.get("/readyz")
     assert ready.status_code == 200 and "baclofen" in ready.json()["rules"]["drugs"]
+
+
+@pytest.mark.parametrize(
+    ("ordered", "severity"),
+    [
+        ({"dose_mg": 2.5, "times_per_day": 3}, None),  # at the suggested start
+        ({"dose_mg": 5, "times_per_day": 3}, "info"),  # above the start, below the maximum
+        ({"dose_mg": 15, "times_per_day": 3}, "warning"),  # 45 > this patient's 40 mg/day
+        ({"dose_mg": 30, "times_per_day": 4}, "critical"),  # 120 > labelled 80 mg/day
+    ],
+)
+def test_ordered_dose_is_checked_against_this_patients_maximum(
+    client: TestClient, ordered: dict[str, float], severity: str | None
+) -> None:
+    patient = {"age_years": 58, "sex": "male", "weight_kg": 72, "serum_creatinine_mg_dl": 2.0}
+    drug = {"name": "baclofen", "ordered_dose": ordered}
+    out = client.post("/v1/evaluate", json={"patient": patient, "drug": drug}).json()
+    ranges = [f for f in out["findings"] if f["category"] == "dose-range"]
+    if severity is None:
+        assert ranges == []
+    else:
+        assert [f["severity"] for f in ranges] == [severity]
+        assert ranges[0]["sources"]

@@ -52,7 +52,9 @@ def test_lint_json_format(pack_dir: Path) -> None:
 
 def test_test_command_reports_failing_example_at_its_line(pack_dir: Path) -> None:
     path = pack_dir / "baclofen" / "renal.yaml"
-    text = path.read_text(encoding="utf-8").replace("dose: {start_total_daily_mg: 7.5, max_daily_mg: 40}", "dose: {start_total_daily_mg: 9}")
+    text = path.read_text(encoding="utf-8").replace(
+        "dose: {start_total_daily_mg: 7.5, max_daily_mg: 40}", "dose: {start_total_daily_mg: 9}"
+    )
     path.write_text(text, encoding="utf-8")
     result = runner.invoke(app, ["test", str(pack_dir)])
     assert result.exit_code == 1
@@ -73,7 +75,10 @@ def test_test_command_fails_with_no_examples(pack_dir: Path) -> None:
 
 
 def test_eval_prints_the_api_answer(tmp_path: Path) -> None:
-    req = {"patient": {"age_years": 58, "sex": "male", "weight_kg": 72, "serum_creatinine_mg_dl": 2.0}, "drug": {"name": "baclofen"}}
+    req = {
+        "patient": {"age_years": 58, "sex": "male", "weight_kg": 72, "serum_creatinine_mg_dl": 2.0},
+        "drug": {"name": "baclofen"},
+    }
     path = tmp_path / "req.json"
     path.write_text(json.dumps(req), encoding="utf-8")
     result = runner.invoke(app, ["eval", str(path)])
@@ -119,7 +124,10 @@ def test_serve_answers_over_http(tmp_path: Path) -> None:
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        body = {"patient": {"age_years": 34, "sex": "female", "weight_kg": 64, "egfr_ml_min_1_73m2": 112}, "drug": {"name": "baclofen"}}
+        body = {
+            "patient": {"age_years": 34, "sex": "female", "weight_kg": 64, "egfr_ml_min_1_73m2": 112},
+            "drug": {"name": "baclofen"},
+        }
         resp = httpx.post(f"{url}/v1/evaluate", json=body, timeout=10)
         assert resp.status_code == 200, resp.text
         assert resp.json()["dose"]["start"]["total_daily_mg"] == 15

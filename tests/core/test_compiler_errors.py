@@ -122,9 +122,7 @@ def test_duplicate_rule_id_names_both_places(pack_dir: Path) -> None:
 
 
 def test_contraindication_needs_critical_finding(pack_dir: Path) -> None:
-    text = rule("      - age_years: {gte: 3}").replace(
-        "      finding:", "      contraindicated: true\n      finding:"
-    )
+    text = rule("      - age_years: {gte: 3}").replace("      finding:", "      contraindicated: true\n      finding:")
     _write(pack_dir, "ci.yaml", text)
     assert any("contraindication needs a finding with severity 'critical'" in p for p in _problems(pack_dir))
 

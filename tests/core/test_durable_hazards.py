@@ -144,9 +144,7 @@ def test_threads_never_see_each_others_facts(engine: Engine, reference_engine: E
 
 
 def test_no_durable_host_and_no_python_actions(pack: CompiledPack) -> None:
-    result = _run_python(
-        "import sys, engine.runtime.engine, engine.api.app; print('durable.engine' in sys.modules)"
-    )
+    result = _run_python("import sys, engine.runtime.engine, engine.api.app; print('durable.engine' in sys.modules)")
     assert result.stdout.strip() == "False", "the threaded durable.engine.Host must never be imported"
     for dr in pack.drugs.values():
         assert '"run"' not in json.dumps(dr.durable_definition)
@@ -201,4 +199,3 @@ def test_memory_stays_flat_over_100k_evaluations(engine: Engine) -> None:
         engine.fire("baclofen", facts[i % 10])
     growth_mb = (proc.memory_info().rss - before) / 1e6
     assert growth_mb < 10, f"RSS grew {growth_mb:.1f} MB over 100k evaluations"
-

@@ -35,9 +35,7 @@ def _generate(pack_dir: Path, whens: list[str]) -> None:
     (pack_dir / "baclofen" / "generated.yaml").write_text(HEADER + body, encoding="utf-8")
 
 
-def test_too_many_distinct_tests_after_one_prefix_is_refused(
-    pack_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_too_many_distinct_tests_after_one_prefix_is_refused(pack_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # >64 alpha tests passed from one node gives error 303; >512 siblings hangs create_ruleset
     _generate(pack_dir, [f"{{age_years: {{gte: {i}}}}}" for i in range(60)])
     monkeypatch.setattr(durable_host._dre, "create_ruleset", _must_not_be_called)

@@ -66,7 +66,10 @@ def test_text_normalisation() -> None:
         (DrugRef(rxcui="7804"), {"oxycodone"}),
         (DrugRef(name="OxyContin"), {"oxycodone"}),
         (DrugRef(name="Oxycodone Hydrochloride 5 MG Oral Tablet"), {"oxycodone"}),
-        (DrugRef(name="Acetaminophen 325 MG / Oxycodone Hydrochloride 5 MG Oral Tablet"), {"acetaminophen", "oxycodone"}),
+        (
+            DrugRef(name="Acetaminophen 325 MG / Oxycodone Hydrochloride 5 MG Oral Tablet"),
+            {"acetaminophen", "oxycodone"},
+        ),
         (DrugRef(name="Lioresal"), {"baclofen"}),
         (DrugRef(name="nothing-known"), set()),
     ],

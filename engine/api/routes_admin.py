@@ -1,0 +1,47 @@
+"""Admin endpoints for rule authors: which pack is serving, and reload it without a restart.
+
+Both are behind a bearer token (``CDSRULES_ADMIN_TOKEN``). With no token configured they answer
+403 and say how to enable them: an unauthenticated reload endpoint would let anyone who reaches
+the service make it re-read files, and the status page names files and rule ids.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import JSONResponse
+
+from engine.api.state import StateDep
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"])
+
+
+def require_admin(request: Request, state: StateDep) -> None:
+    secret = state.settings.admin_token
+    expected = secret.get_secret_value() if secret is not None else ""
+    if not expected:
+        raise HTTPException(403, "admin endpoints are disabled; set CDSRULES_ADMIN_TOKEN to enable them")
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
+        raise HTTPException(401, "missing or wrong admin bearer token", headers={"WWW-Authenticate": "Bearer"})
+
+
+@router.get("/rules", dependencies=[Depends(require_admin)])
+def rules_status(state: StateDep) -> dict[str, Any]:
+    """The serving pack, reload counts, and the errors of the last rejected reload."""
+    return state.reloader.status()
+
+
+@router.post("/reload", dependencies=[Depends(require_admin)])
+def reload_rules(state: StateDep) -> JSONResponse:
+    """Compile, lint and test the rules directory off to the side; swap it in only if clean.
+
+    200 when the new pack is serving (or nothing changed); 422 with located errors when it was
+    rejected, in which case the previous pack keeps serving.
+    """
+    result = state.reloader.reload("admin")
+    body = result.as_dict()
+    body["serving"] = state.reloader.status()["serving"]
+    return JSONResponse(body, status_code=422 if result.outcome == "rejected" else 200)

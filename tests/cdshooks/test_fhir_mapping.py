@@ -1,0 +1,220 @@
+"""engine.fhir against real third-party bundles (read in place) and the odd shapes real systems send."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from engine.fhir import build_profile, med_order, profile_from_resources, unpack
+from engine.fhir.bundle import ReferenceIndex
+from tests.cdshooks.conftest import card_with_rule, cards_of
+from tests.cdshooks.fhirdata import RXNORM, baclofen_draft, hook_request, observation, order_context, pregnancy
+
+SYNTHEA = Path(__file__).resolve().parents[3] / "shared" / "data" / "synthea"
+MANIFEST = list(csv.DictReader((SYNTHEA / "manifest.csv").open(encoding="utf-8")))
+R4 = [row for row in MANIFEST if row["path"].startswith("r4/")]
+
+
+def _load(relative: str) -> Any:
+    return json.loads((SYNTHEA / relative).read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("row", R4, ids=[r["path"][3:30] for r in R4])
+def test_synthea_r4_bundles_agree_with_the_manifest(row: dict[str, str]) -> None:
+    profile = build_profile(_load(row["path"]))
+    p = profile.patient
+    assert str(p.birth_date) == row["birthDate"] and p.sex == row["gender"]
+    if row["latest_eGFR"]:
+        assert p.egfr_ml_min_1_73m2 == pytest.approx(float(row["latest_eGFR"]), abs=0.06)
+    else:
+        assert p.egfr_ml_min_1_73m2 is None
+    assert len(profile.medications) == int(row["active_MedicationRequest"] or 0)
+    assert len(p.co_medications) == len(profile.medications)
+
+
+def test_synthea_pregnancy_conditions_count_only_while_active() -> None:
+    active = build_profile(_load(next(r["path"] for r in R4 if r["path"].startswith("r4/Libbie_Shields"))))
+    assert any(c.coding and c.coding[0].code == "79586000" for c in active.patient.conditions if not isinstance(c, str))
+    resolved = build_profile(_load(next(r["path"] for r in R4 if r["path"].startswith("r4/Karla_Kessler"))))
+    assert not any(
+        c.coding and c.coding[0].code == "72892002" for c in resolved.patient.conditions if not isinstance(c, str)
+    )
+
+
+def test_stu3_smart_patients_including_the_malformed_one() -> None:
+    folder = SYNTHEA / "stu3-smart-relaxants"
+    carl = build_profile(_load("stu3-smart-relaxants/patient-1768562.fhir-bundle.json"))
+    cbz = [m for m in carl.medications if "Cyclobenzaprine" in m.label]
+    assert cbz and cbz[0].ordered is not None
+    assert (cbz[0].ordered.dose_mg, cbz[0].ordered.times_per_day) == (10.0, 3.0)  # 1 {tablet} of 10 MG, tid
+    assert carl.patient.serum_creatinine_mg_dl == 1.2
+    malformed, notes = profile_from_resources(
+        [_load(f"stu3-smart-relaxants/{p.name}") for p in [folder / "patient-1685497.fhir-bundle.json"]]
+    )
+    assert "no Patient resource: age and sex unknown" in notes
+    assert [a.name for a in malformed.allergies] == [
+        "sulfonamide antibacterial"
+    ]  # category "medication" as a string; peanut is food
+    assert malformed.co_medications
+
+
+def test_a_synthea_patient_through_order_select(client: httpx.Client) -> None:
+    row = next(r for r in R4 if r["category"] == "renal-impaired" and r["path"].startswith("r4/Dennis_Durgan"))
+    found = unpack(_load(row["path"]))
+    pid = found.of_type("Patient")[0]["id"]
+
+    def search(rtype: str) -> dict[str, Any]:
+        return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in found.of_type(rtype)]}
+
+    prefetch = {
+        "patient": found.of_type("Patient")[0],
+        **{k: search("Observation") for k in ("egfr", "creatinine", "weight", "height", "pregnancy")},
+        "conditions": search("Condition"),
+        "medications": search("MedicationRequest"),
+        "allergies": search("AllergyIntolerance"),
+    }
+    body = hook_request(
+        "order-select", order_context(baclofen_draft(), selected=["MedicationRequest/request-123"]), prefetch
+    )
+    body["context"]["patientId"] = pid
+    cards = cards_of(client.post("/cds-services/muscle-relaxant-dosing", json=body))
+    severe = card_with_rule(cards, "baclofen.renal.severe")
+    assert f"eGFR {float(row['latest_eGFR']):g} mL/min" in severe["detail"]
+    assert card_with_rule(cards, "baclofen.geriatric.beers-renal")["indicator"] == "critical"
+
+
+def test_creatinine_units_and_implausible_values() -> None:
+    p = build_profile([observation("14682-9", 88.42, "umol/L", "2024-01-01")]).patient
+    assert p.serum_creatinine_mg_dl == 1.0
+    p = build_profile([observation("2160-0", 0.1, "mmol/L", "2024-01-01")]).patient
+    assert p.serum_creatinine_mg_dl == pytest.approx(1.13, abs=0.01)
+    profile = build_profile(
+        [observation("2160-0", 500, "mg/dL", "2024-01-01"), observation("29463-7", 150, "[lb_av]", "2024-01-01")]
+    )
+    assert profile.patient.serum_creatinine_mg_dl is None
+    assert any(n.startswith("serum_creatinine_mg_dl=500") for n in profile.notes)
+    assert profile.patient.weight_kg == pytest.approx(68.0, abs=0.1)
+    odd = build_profile([observation("33914-3", 50, "mg", "2024-01-01")])
+    assert odd.patient.egfr_ml_min_1_73m2 is None and any("not understood" in n for n in odd.notes)
+
+
+def test_latest_value_wins_across_codes_and_comparators() -> None:
+    profile = build_profile(
+        [
+            observation("33914-3", 80, "mL/min/{1.73_m2}", "2024-01-01"),
+            observation(
+                "98979-8",
+                60,
+                "mL/min/{1.73_m2}",
+                "2024-06-01",
+                valueQuantity={"value": 60, "comparator": ">", "code": "mL/min/{1.73_m2}"},
+            ),
+            {**observation("62238-1", 20, "mL/min/{1.73_m2}", "2025-01-01"), "status": "entered-in-error"},
+        ]
+    )
+    assert profile.patient.egfr_ml_min_1_73m2 == 60
+    assert any("reported as >60" in e for e in profile.evidence)
+
+
+@pytest.mark.parametrize(
+    ("answers", "expected"),
+    [
+        ([("LA15173-0", "Pregnant", "2024-01-01")], True),
+        ([("LA15173-0", "Pregnant", "2023-01-01"), ("LA26683-5", "Not pregnant", "2024-01-01")], False),
+        ([("LA4489-6", "Unknown", "2024-01-01")], None),
+    ],
+)
+def test_pregnancy_status(answers: list[tuple[str, str, str]], expected: bool | None) -> None:
+    female = {"resourceType": "Patient", "id": "p", "gender": "female", "birthDate": "1990-01-01"}
+    profile = build_profile([female, *(pregnancy(code, text, when) for code, text, when in answers)])
+    assert profile.patient.pregnant is expected
+
+
+def test_medication_shapes() -> None:
+    contained = {
+        "resourceType": "MedicationRequest",
+        "id": "m1",
+        "status": "active",
+        "contained": [
+            {
+                "resourceType": "Medication",
+                "id": "med",
+                "code": {"coding": [{"system": RXNORM, "code": "1292", "display": "baclofen"}]},
+                "ingredient": [
+                    {"strength": {"numerator": {"value": 5, "code": "mg"}, "denominator": {"value": 5, "code": "mL"}}}
+                ],
+            }
+        ],
+        "medicationReference": {"reference": "#med"},
+        "dosageInstruction": [
+            {
+                "doseAndRate": {"doseQuantity": {"value": 10, "code": "mL"}},
+                "timing": {
+                    "code": {
+                        "coding": [
+                            {"system": "http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation", "code": "BID"}
+                        ]
+                    }
+                },
+            }
+        ],
+    }
+    order = med_order(contained)
+    assert order.drug is not None and order.drug.rxcui == "1292"
+    assert order.ordered is not None and (order.ordered.dose_mg, order.ordered.times_per_day) == (10.0, 2.0)
+
+    bundled_med = {"resourceType": "Medication", "id": "x", "code": {"text": "Tizanidine 4 MG Oral Tablet"}}
+    mr = {
+        "resourceType": "MedicationRequest",
+        "status": "draft",
+        "medicationReference": {"reference": "urn:uuid:abc"},
+        "dosageInstruction": [{"text": "1 tab tid prn", "doseQuantity": {"value": 1, "code": "{tablet}"}}],
+    }
+    order = med_order(mr, ReferenceIndex([bundled_med], {"urn:uuid:abc": bundled_med}))
+    assert order.label == "Tizanidine 4 MG Oral Tablet"
+    assert order.ordered is not None and order.ordered.dose_mg == 4 and order.ordered.times_per_day == 3
+    assert order.dose_note and "dosage text" in order.dose_note
+
+    combo = med_order(
+        {
+            "resourceType": "MedicationRequest",
+            "medicationCodeableConcept": {"text": "Kombiglyze XR Tablet 5/500mg"},
+            "dosageInstruction": [
+                {
+                    "doseQuantity": {"value": 1, "code": "{pill}"},
+                    "timing": {"repeat": {"frequency": 1, "periodUnit": "d"}},
+                }
+            ],
+        }
+    )
+    assert combo.ordered is None and combo.dose_note and "could not be converted" in combo.dose_note
+
+
+def test_conditions_and_bundles_as_real_systems_send_them() -> None:
+    refuted = {
+        "resourceType": "Condition",
+        "verificationStatus": {"coding": [{"code": "refuted"}]},
+        "code": {"text": "Epilepsy"},
+    }
+    ended = {"resourceType": "Condition", "abatementDateTime": "2020-01-01", "code": {"text": "Stroke"}}
+    current = {"resourceType": "Condition", "category": {"text": "problem"}, "code": {"text": "Multiple sclerosis"}}
+    outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "warning", "code": "informational"}]}
+    untyped = {
+        "resourceType": "Bundle",
+        "entry": [
+            {"resource": refuted},
+            {"resource": ended},
+            {"resource": current},
+            {"resource": outcome},
+            {"fullUrl": "x"},
+        ],
+    }
+    found = unpack(untyped)
+    assert len(found.resources) == 3 and found.outcomes == [outcome]
+    conditions = build_profile(untyped).patient.conditions
+    assert [c.text for c in conditions if not isinstance(c, str)] == ["Multiple sclerosis"]
