@@ -204,7 +204,7 @@ def _check(server: Server, reqs: dict[str, list[dict[str, Any]]]) -> dict[str, A
 def http(
     bodies: list[dict[str, Any]],
     worker_counts: tuple[int, ...],
-    rate: float,
+    rates: tuple[float, ...],
     concurrency: int,
     duration_s: float,
     warmup_s: float,
@@ -221,23 +221,16 @@ def http(
                 if failures:
                     raise RuntimeError(f"requests failed before load ({workers} workers): {failures}")
                 for name, items in reqs.items():
-                    for mode in ("rate", "closed"):
-                        cfg: dict[str, Any] = {
-                            "mode": mode,
-                            "duration_s": duration_s,
-                            "warmup_s": warmup_s,
-                            "max_connections": 64,
-                        }
-                        if mode == "rate":
-                            cfg.update(rate=rate, timeout_s=10)
-                        else:
-                            cfg.update(concurrency=concurrency, timeout_s=30)
+                    base = {"duration_s": duration_s, "warmup_s": warmup_s, "max_connections": 64}
+                    cfgs: list[dict[str, Any]] = [{**base, "mode": "rate", "rate": r, "timeout_s": 10} for r in rates]
+                    cfgs.append({**base, "mode": "closed", "concurrency": concurrency, "timeout_s": 30})
+                    for cfg in cfgs:
                         result = _loadgen(server, items, cfg, workdir)
                         runs.append({"workers": workers, "endpoint": name, **result})
                 rss[f"{workers}_workers"] = {"after_start": rss_start, "after_load": server.rss_mb()}
     return {
         "distinct_bodies": len(bodies),
-        "rate_per_s": rate,
+        "rates_per_s": list(rates),
         "saturation_concurrency": concurrency,
         "duration_s": duration_s,
         "warmup_s": warmup_s,
@@ -251,15 +244,16 @@ def http(
 def _ratios(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each endpoint against /healthz of the same server and mode: p50, p99, throughput, server CPU."""
     out = []
-    base = {(r["workers"], r["mode"]): r for r in runs if r["endpoint"] == "healthz"}
+    base = {(r["workers"], r["mode"], r["target_rate"]): r for r in runs if r["endpoint"] == "healthz"}
     for r in runs:
-        h = base.get((r["workers"], r["mode"]))
+        h = base.get((r["workers"], r["mode"], r["target_rate"]))
         if r["endpoint"] == "healthz" or h is None:
             continue
         out.append(
             {
                 "workers": r["workers"],
                 "mode": r["mode"],
+                "target_rate": r["target_rate"],
                 "endpoint": r["endpoint"],
                 "p50_over_healthz": _div(r["latency_ms"].get("p50"), h["latency_ms"].get("p50")),
                 "p99_over_healthz": _div(r["latency_ms"].get("p99"), h["latency_ms"].get("p99")),

@@ -41,8 +41,9 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
     else:
         out.append(_t("engine", "engine targets", None, None, "not run"))
     if "http" in r:
+        top = max(r["http"]["rates_per_s"])  # the targets are at 300/s (the highest rate run)
         for run in r["http"]["runs"]:
-            if run["mode"] != "rate" or run["endpoint"] == "healthz":
+            if run["mode"] != "rate" or run["endpoint"] == "healthz" or run["target_rate"] != top:
                 continue
             limit = HTTP_EVALUATE_P99_MS if run["endpoint"] == "evaluate" else HTTP_HOOKS_P99_MS
             p99 = run["latency_ms"].get("p99")
@@ -102,6 +103,10 @@ def _lat(x: dict[str, Any]) -> list[Any]:
     return [x["wall_us"]["p50"], x["wall_us"]["p99"], x["cpu_us"]["p50"], x["cpu_us"]["p99"], x["per_second"]]
 
 
+def _mode(run: dict[str, Any]) -> str:
+    return f"{run['target_rate']:g}/s" if run["mode"] == "rate" else "saturation"
+
+
 LAT_HEAD = ["p50 µs", "p99 µs", "CPU p50", "CPU p99", "per s"]
 
 
@@ -150,7 +155,7 @@ def print_report(r: dict[str, Any]) -> None:
         h = r["http"]
         rows = [
             [
-                f"{x['workers']}w {x['endpoint']} {x['mode']}",
+                f"{x['workers']}w {x['endpoint']} {_mode(x)}",
                 x["achieved_rate"],
                 x["latency_ms"].get("p50"),
                 x["latency_ms"].get("p95"),
@@ -162,13 +167,18 @@ def print_report(r: dict[str, Any]) -> None:
             for x in h["runs"]
         ]
         head = ["run", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "srv CPU ms", "client ms"]
-        _table(f"3. HTTP (fixed {h['rate_per_s']:g}/s, saturation {h['saturation_concurrency']} conns)", head, rows)
+        rates = "/".join(f"{x:g}" for x in h["rates_per_s"])
+        _table(f"3. HTTP (fixed {rates} per s, saturation {h['saturation_concurrency']} conns)", head, rows)
         for x in h["ratios"]:
             print(
-                f"  {x['workers']}w {x['mode']} {x['endpoint']} / healthz: p50 x{x['p50_over_healthz']}, "
+                f"  {x['workers']}w {_mode(x)} {x['endpoint']} / healthz: p50 x{x['p50_over_healthz']}, "
                 f"p99 x{x['p99_over_healthz']}, throughput x{x['throughput_over_healthz']}, "
                 f"server CPU x{x['server_cpu_over_healthz']}"
             )
+        breakdown = h.get("in_process_breakdown", {}).get("cpu_ms_per_request", {})
+        if breakdown:
+            rows = [[k, v] for k, v in breakdown.items()]
+            _table("3b. CPU per request, app in-process (ASGI, no sockets)", ["variant", "CPU ms"], rows)
     if "memory" in r:
         mem = r["memory"]
         samples = ", ".join(f"{s['evaluations']}: {s['rss_mb']}" for s in mem["samples"])

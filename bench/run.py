@@ -36,10 +36,11 @@ class Plan:
     scaling_n: int
     http_workers: tuple[int, ...]
     http_bodies: int
-    http_rate: float
+    http_rates: tuple[float, ...]
     http_concurrency: int
     http_duration_s: float
     http_warmup_s: float
+    http_profile_n: int
     memory_evaluations: int
     memory_warmup: int
     cohort_patients: int
@@ -54,13 +55,14 @@ FULL = Plan(
     scaling_n=4_000,
     http_workers=(1, 2),
     http_bodies=200,
-    http_rate=300,
+    http_rates=(100, 300),
     http_concurrency=64,
-    http_duration_s=10,
+    http_duration_s=8,
     http_warmup_s=2,
+    http_profile_n=400,
     memory_evaluations=100_000,
     memory_warmup=5_000,
-    cohort_patients=20_000,
+    cohort_patients=10_000,
     dask_workers=2,
     cohort_variants=True,
 )
@@ -69,12 +71,13 @@ QUICK = Plan(
     mix_size=100,
     cold_runs=1,
     scaling_n=200,
-    http_workers=(2,),
+    http_workers=(1,),
     http_bodies=10,
-    http_rate=100,
+    http_rates=(100,),
     http_concurrency=8,
     http_duration_s=1,
     http_warmup_s=0.3,
+    http_profile_n=30,
     memory_evaluations=5_000,
     memory_warmup=500,
     cohort_patients=200,
@@ -125,16 +128,20 @@ def _section(name: str, plan: Plan, pack: Any) -> dict[str, Any]:
         return scaling(pack, plan.scaling_n)
     if name == "http":
         from bench.http_bench import http
+        from bench.http_profile import http_profile
         from bench.workload import synthetic_bodies
 
-        return http(
-            synthetic_bodies(pack, plan.http_bodies),
+        bodies = synthetic_bodies(pack, plan.http_bodies)
+        result = http(
+            bodies,
             plan.http_workers,
-            plan.http_rate,
+            plan.http_rates,
             plan.http_concurrency,
             plan.http_duration_s,
             plan.http_warmup_s,
         )
+        result["in_process_breakdown"] = http_profile(bodies, plan.http_profile_n)
+        return result
     if name == "memory":
         from bench.memory_bench import memory
 

@@ -1,7 +1,7 @@
 """Terminology: resolve what an EHR sends (RxNorm, SNOMED CT, ICD-10-CM, free text) to our ids.
 
 Loaded and validated once with the rule pack; lookups at request time are dictionary hits plus a
-cached free-text scan, so a medication list of product names costs microseconds.
+free-text scan cached by the text as sent, so a medication list of product names costs microseconds.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from schemas.terminology import (
 )
 
 _NON_WORD = re.compile(r"[^a-z0-9]+")
+CACHED_TEXT_MAX = 256  # longer free text is resolved uncached, so odd input cannot fill the caches
 
 
 def normalise_text(text: str) -> str:
@@ -58,11 +59,20 @@ class Terminology:
         if ref.rxcui and ref.rxcui in self.by_rxcui:
             return self.by_rxcui[ref.rxcui]
         if ref.name:
-            return self._ingredients_in_text(normalise_text(ref.name))
+            return self.resolve_drug_name(ref.name)
         return frozenset()
 
+    def resolve_drug_name(self, name: str) -> frozenset[str]:
+        """Ingredient ids named in free text, as sent (normalised here)."""
+        if len(name) > CACHED_TEXT_MAX:
+            return self._scan_ingredients(normalise_text(name))
+        return self._drug_name(name)
+
     @lru_cache(maxsize=8192)  # noqa: B019 - one Terminology per rule pack, lives as long as the pack
-    def _ingredients_in_text(self, text: str) -> frozenset[str]:
+    def _drug_name(self, name: str) -> frozenset[str]:
+        return self._scan_ingredients(normalise_text(name))
+
+    def _scan_ingredients(self, text: str) -> frozenset[str]:
         if text in self.by_name:
             return frozenset({self.by_name[text]})
         padded = f" {text} "
@@ -78,32 +88,42 @@ class Terminology:
     # ---- conditions --------------------------------------------------------------------------
     def resolve_condition(self, cond: CodeableConcept | str) -> frozenset[str]:
         """Value-set ids (with broader sets) a condition belongs to; empty when unrecognised."""
-        hits: set[str] = set()
         if isinstance(cond, str):
-            hits |= self._vs_in_text(normalise_text(cond))
-        else:
+            return (
+                self._condition_text(cond)
+                if len(cond) <= CACHED_TEXT_MAX
+                else self._with_ancestors(self._vs_in_text(cond))
+            )
+        hits: set[str] = set()
+        for coding in cond.coding:
+            if coding.system == SNOMED and coding.code in self.snomed:
+                hits.add(self.snomed[coding.code])
+            elif coding.system == ICD10CM:
+                code = normalise_icd(coding.code)
+                for prefix, vs in self.icd_prefixes:
+                    if code.startswith(prefix):
+                        hits.add(vs)
+                        break
+        if not hits and cond.text:
+            hits |= self._vs_in_text(cond.text)
+        if not hits:
             for coding in cond.coding:
-                if coding.system == SNOMED and coding.code in self.snomed:
-                    hits.add(self.snomed[coding.code])
-                elif coding.system == ICD10CM:
-                    code = normalise_icd(coding.code)
-                    for prefix, vs in self.icd_prefixes:
-                        if code.startswith(prefix):
-                            hits.add(vs)
-                            break
-            if not hits and cond.text:
-                hits |= self._vs_in_text(normalise_text(cond.text))
-            if not hits:
-                for coding in cond.coding:
-                    if coding.display:
-                        hits |= self._vs_in_text(normalise_text(coding.display))
+                if coding.display:
+                    hits |= self._vs_in_text(coding.display)
+        return self._with_ancestors(hits)
+
+    def _with_ancestors(self, hits: Iterable[str]) -> frozenset[str]:
         out: set[str] = set()
         for vs in hits:
             out |= self.vs_ancestors[vs]
         return frozenset(out)
 
     @lru_cache(maxsize=8192)  # noqa: B019
-    def _vs_in_text(self, text: str) -> frozenset[str]:
+    def _condition_text(self, raw: str) -> frozenset[str]:
+        return self._with_ancestors(self._vs_in_text(raw))
+
+    def _vs_in_text(self, raw: str) -> frozenset[str]:
+        text = normalise_text(raw)
         if text in self.vs_by_name:
             return frozenset({self.vs_by_name[text]})
         return frozenset()

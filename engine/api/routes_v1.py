@@ -7,13 +7,14 @@ import time
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 
+from engine.api.client_auth import require_client
 from engine.api.state import EngineDep, StateDep
 from engine.audit.store import DecisionRecord
 from schemas.api import EvaluateRequest, EvaluateResponse
 
-router = APIRouter(prefix="/v1", tags=["native"])
+router = APIRouter(prefix="/v1", tags=["native"], dependencies=[Depends(require_client)])
 
 
 @router.post("/evaluate", response_model=EvaluateResponse, response_model_exclude_none=False)

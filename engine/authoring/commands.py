@@ -47,8 +47,10 @@ def docs(
             extra = sorted(
                 p.relative_to(out).as_posix() for p in out.rglob("*.md") if p.relative_to(out).as_posix() not in pages
             )
-            for rel in stale + extra:
+            for rel in (stale + extra)[:20]:
                 typer.echo(f"out of date: {out / rel}")
+            if len(stale + extra) > 20:
+                typer.echo(f"... and {len(stale + extra) - 20} more")
             if stale or extra:
                 _err(f"docs differ from the rules; run `cdsrules docs --out {out}`")
                 raise typer.Exit(1)

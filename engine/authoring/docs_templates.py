@@ -99,7 +99,7 @@ Notes: {{ r.rule.notes }}
 No example names this rule. Add one that fires it and one that must not (`cdsrules lint` W601).
 {% endfor %}
 ## Version history
-- Rule version {{ r.version }} in rule pack {{ version }}.
+- Current rule version: {{ r.version }} (rule pack versions and changes: [index](../index.md)).
 {% for entry in history -%}
 - Pack {{ entry.version }}: {{ entry.line }}
 {% endfor -%}

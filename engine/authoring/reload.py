@@ -136,8 +136,7 @@ class Reloader:
     def _record(self, result: ReloadResult) -> ReloadResult:
         self.counts[result.outcome] += 1
         RELOADS.labels(result.outcome).inc()
-        if result.outcome != "unchanged":
-            self.last = result
+        self.last = result  # "unchanged" too: files back to the serving pack clear a rejection
         pack = self.registry.current.pack
         if result.outcome == "rejected":
             errors = [str(p) for p in result.problems if p.severity == "error"]

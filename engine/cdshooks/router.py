@@ -55,8 +55,7 @@ async def _body(request: Request) -> object:
         raise bad_request("", f"malformed JSON: {exc}", "structure") from exc
 
 
-def build_router(settings: Settings) -> APIRouter:
-    verifier = _verifier(settings)
+def build_router(settings: Settings, verifier: JwtVerifier | None = None) -> APIRouter:
     base = settings.public_base_url.rstrip("/")
     limits = FetchLimits(settings.fhir_timeout_s, settings.fhir_budget_s)
     router = APIRouter(tags=["cds-hooks"])
@@ -124,6 +123,12 @@ def build_router(settings: Settings) -> APIRouter:
 
 
 def install(app: FastAPI, settings: Settings) -> None:
-    """Mount the CDS Hooks endpoints and CORS (call after the app's other middleware is added)."""
-    app.include_router(build_router(settings))
+    """Mount the CDS Hooks endpoints and CORS (call after the app's other middleware is added).
+
+    The one JWT verifier (and its jti replay cache) is shared with the native /v1 API through
+    ``app.state.jwt_verifier``, so a token replayed against either surface is refused.
+    """
+    verifier = _verifier(settings)
+    app.state.jwt_verifier = verifier
+    app.include_router(build_router(settings, verifier))
     install_cors(app, settings.cors_origins)

@@ -30,6 +30,7 @@ from engine.cdshooks.prefetch import PrefetchResult, resolve
 from engine.fhir.bundle import ReferenceIndex, Unpacked, unpack
 from engine.fhir.medications import med_order
 from engine.fhir.profile import build_profile
+from schemas.api import RulesetRef
 
 log = logging.getLogger("cdsrules.cdshooks")
 
@@ -62,7 +63,7 @@ def _audit_record(
     response: dict[str, Any],
     prefetch: PrefetchResult,
     notes: list[str],
-    state: AppState,
+    ref: RulesetRef,
     started: float,
 ) -> DecisionRecord:
     fired: dict[tuple[str, str], dict[str, str]] = {}
@@ -70,7 +71,6 @@ def _audit_record(
         for t in ev.response.trace:
             fired.setdefault((t.rule_id, t.version), {"rule_id": t.rule_id, "version": t.version})
     drugs = sorted({ev.target.ingredient for ev in evaluated})
-    ref = state.engine.ruleset_ref
     return DecisionRecord(
         id=decision_id,
         endpoint=f"/cds-services/{service.id}",
@@ -136,16 +136,16 @@ async def call_service(state: AppState, service: Service, req: HookRequest, limi
         index = ReferenceIndex(found.resources + merged.resources, {**merged.full_urls, **found.full_urls})
         drafts = [med_order(r, index) for r in found.of_type("MedicationRequest")]
     selections = ctx.selections if isinstance(ctx, OrderSelectContext) else []
-    the_plan = plan(req.hook, selections, profile, drafts, state.engine)
-    notes.extend(the_plan.notes)
-
     decision_id = str(uuid.uuid4())
-    evaluated = await run_in_threadpool(evaluate, the_plan.targets, state.engine, decision_id)
-    cards = build_cards(evaluated, profile, state.engine.pack, prefetch.unavailable(), notes, the_plan.unidentified)
+    # one lease for plan, evaluation and cards: a hot reload mid-call must not retire this engine
+    with state.rules.lease() as engine:
+        the_plan = plan(req.hook, selections, profile, drafts, engine)
+        notes.extend(the_plan.notes)
+        evaluated = await run_in_threadpool(evaluate, the_plan.targets, engine, decision_id)
+        cards = build_cards(evaluated, profile, engine.pack, prefetch.unavailable(), notes, the_plan.unidentified)
+        ref = engine.ruleset_ref
     response = CdsResponse(cards=cards).wire()
-    record = _audit_record(
-        decision_id, service, req, ctx.patientId, evaluated, response, prefetch, notes, state, started
-    )
+    record = _audit_record(decision_id, service, req, ctx.patientId, evaluated, response, prefetch, notes, ref, started)
     await run_in_threadpool(state.audit.record, record)
     log.info(
         "cds hook answered",

@@ -60,6 +60,9 @@ def synth(
     """Generate seeded synthetic patients, each ordering one of the pack's drugs."""
     from engine.harness.synth import Generator, write_jsonl
 
+    if not out.parent.is_dir():
+        _err(f"--out {out}: directory {out.parent} does not exist")
+        raise typer.Exit(2)
     pack = _compile(rules)
     gen = Generator(pack, seed)
     patients = list(gen.cohort(n))
@@ -103,17 +106,21 @@ def cohort(
         if engine == "dask":
             from engine.harness.dask_runner import run_dask
 
-            stats, n_workers = run_dask(
-                rules,
-                pack.digest,
-                read_lines(patients),
-                str(patients),
-                scheduler,
-                workers,
-                partition_size,
-                advance,
-                invariants,
-            )
+            try:
+                stats, n_workers = run_dask(
+                    rules,
+                    pack.digest,
+                    read_lines(patients),
+                    str(patients),
+                    scheduler,
+                    workers,
+                    partition_size,
+                    advance,
+                    invariants,
+                )
+            except (OSError, TimeoutError, RuntimeError) as exc:  # unreachable scheduler, pack mismatch
+                _err(f"dask ({scheduler or 'LocalCluster'}): {type(exc).__name__}: {exc}")
+                raise typer.Exit(2) from exc
         else:
             stats = run_inprocess(pack, read_lines(patients), str(patients), advance, invariants=invariants)
     seconds = time.perf_counter() - started
@@ -151,6 +158,7 @@ def import_fhir(
 ) -> None:
     """Import FHIR patient bundles (e.g. Synthea) as a cohort file for `cdsrules cohort`."""
     from engine.harness.fhir_import import FhirImportError, import_document, read_document, records
+    from schemas.api import DrugRef
 
     pack = _compile(rules)
     if action not in ("start", "stop"):
@@ -158,13 +166,12 @@ def import_fhir(
         raise typer.Exit(2)
     wanted = sorted(pack.drugs) if all_drugs else []
     for name in drug or []:
-        from schemas.api import DrugRef
-
         found = pack.terminology.resolve_drug(DrugRef(name=name)) & set(pack.drugs)
         if len(found) != 1:
             _err(f"--drug {name!r}: not a drug of this rule pack; supported: {', '.join(sorted(pack.drugs))}")
             raise typer.Exit(2)
         wanted.append(next(iter(found)))
+    wanted = list(dict.fromkeys(wanted))
     lines: list[str] = []
     failed = without_order = 0
     for path in bundles:

@@ -101,13 +101,15 @@ def _truth_check(ck: Checker, case: Case, name: str, fields: tuple[str, ...]) ->
     drug = ck.drug(case)
     dm = ck.maps[drug]
     sent = ck.sent_sets(case)
-    expected = evaluate_reference(ck.pack.drugs[drug], truth_fact(ck, case)).fired
+    if "truth_fired" not in case.cache:
+        case.cache["truth_fired"] = evaluate_reference(ck.pack.drugs[drug], truth_fact(ck, case)).fired
+    expected: frozenset[str] = case.cache["truth_fired"]
     actual = fired_ids(ck.response(case))
     out = []
     for rule in dm.rules.rules:
         if (rule.id in expected) == (rule.id in actual) or not dm.reaches(rule, fields):
             continue
-        hits = sorted({v for f in fields if f in sent for v in dm.trigger_values(rule, f) & sent[f]})
+        hits = sorted({v for f in fields if f in sent for v in dm.cached_triggers(rule, f) & sent[f]})
         why = f"sent: {', '.join(hits)}" if hits else "none of its triggers was sent"
         what = "did not fire" if rule.id in expected else "fired"
         out.append(ck.violation(name, case, f"{rule.id} {what} ({why})", (rule.id,)))
@@ -126,7 +128,7 @@ def _flag(ck: Checker, case: Case, name: str, field: str, category: str) -> list
         flagging = [
             r.id
             for r in dm.category_rules(category)
-            if applies(r, case.request.drug.action) and "true" in dm.trigger_values(r, field)
+            if applies(r, case.request.drug.action) and "true" in dm.cached_triggers(r, field)
         ]
         if flagging and not has_category:
             out.append(ck.violation(name, case, f"{field} is true but there is no {category} finding", tuple(flagging)))

@@ -142,5 +142,5 @@ def missing_bars(summary: dict[str, Any], path: Path) -> Path:
     ax.invert_yaxis()
     ax.set_xlabel("patients (a patient may miss several items)")
     ax.set_title("What could not be checked (missing_data), by ordered drug")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _save(fig, path)

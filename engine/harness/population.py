@@ -48,6 +48,9 @@ CONDITION_PREVALENCE: dict[str, Prevalence] = {
     "cerebral-palsy": (0.01, 0.003, 0.001),
     "parkinson-disease": (0.0, 0.001, 0.015),
     "diabetes-mellitus": (0.003, 0.09, 0.25),
+    "coronary-artery-disease": (0.0, 0.03, 0.15),
+    "bph-or-bladder-neck-obstruction": (0.0, 0.02, 0.12),
+    "pyloroduodenal-obstruction": (0.0, 0.0001, 0.0002),
 }
 # Set from the patient's own state, never drawn independently (see synth.py):
 # ckd (eGFR < 60), dialysis-dependence (on dialysis), liver disease, cirrhosis, hepatitis,
@@ -59,6 +62,7 @@ SEX_FACTOR: dict[str, tuple[float, float]] = {  # (female, male) multipliers
     "urinary-retention": (0.3, 1.7),
     "hyperthyroidism": (1.6, 0.4),
     "multiple-sclerosis": (1.5, 0.5),
+    "bph-or-bladder-neck-obstruction": (0.0, 2.0),
 }
 CODED_CKD_SHARE = 0.4  # CKD is under-coded: 40% of patients with eGFR < 60 have it on the problem list
 CODED_DIALYSIS_SHARE = 0.7
@@ -104,6 +108,9 @@ COMED_GROUPS: dict[str, Prevalence] = {
     "anticholinesterase": (0.0, 0.002, 0.002),
     "skeletal-muscle-relaxant": (0.005, 0.03, 0.03),
     "barbiturate": (0.002, 0.005, 0.005),
+    "calcium-channel-blocker": (0.001, 0.05, 0.15),
+    "ocular-hypotensive": (0.0, 0.003, 0.01),
+    "carbamate": (0.0, 0.001, 0.001),
     "oral-contraceptive": (0.0, 0.0, 0.0),  # females 15-49 only: FEMALE_ONLY below
     "estrogen": (0.0, 0.0, 0.0),
 }
@@ -111,7 +118,15 @@ FEMALE_ONLY: dict[str, tuple[float, float, float]] = {  # group: (min age, max a
     "oral-contraceptive": (15, 50, 0.14),
     "estrogen": (45, 101, 0.05),
 }
-MYASTHENIA_ANTICHOLINESTERASE = 0.6
+# Umbrella classes are not drawn themselves (their members come from the specific groups above);
+# a class added to the terminology later, and not listed anywhere here, gets DEFAULT_COMED_GROUP.
+UMBRELLA_CLASSES = frozenset({"anticholinergic", "antidepressant", "cns-active", "cns-depressant", "serotonergic"})
+DEFAULT_COMED_GROUP: Prevalence = (0.001, 0.01, 0.01)
+# Treatment that follows a condition: (drug class, probability given the condition).
+CONDITION_TREATMENT: dict[str, tuple[str, float]] = {
+    "glaucoma": ("ocular-hypotensive", 0.7),
+    "myasthenia-gravis": ("anticholinesterase", 0.6),
+}
 # Common medicines with no rule interest (some resolve, some come back 'unrecognized').
 BACKGROUND_MEDS: dict[str, Prevalence] = {
     "atorvastatin": (0.0, 0.15, 0.40),
@@ -162,8 +177,9 @@ HEPATIC_CLASS_GIVEN = {
     "cirrhosis": (("mild", 0.5), ("moderate", 0.35), ("severe", 0.15)),
     "hepatitis": (("none", 0.4), ("mild", 0.45), ("moderate", 0.15)),
     "liver-disease": (("mild", 0.7), ("moderate", 0.3)),
-    None: (("none", 0.86), ("unknown", 0.14)),
+    None: (("none", 0.84), ("unknown", 0.14), ("mild", 0.015), ("moderate", 0.005)),
 }
+LIVER_DISEASE_CODED = 0.7  # share of patients with liver disease who have it on the problem list
 
 # Pregnancy (females only) by age: point prevalence about 7% at 18-34 (CDC/NCHS births x duration).
 PREGNANCY_BY_AGE = ((12, 0.005), (15, 0.02), (18, 0.06), (25, 0.08), (35, 0.04), (45, 0.005), (51, 0.0))

@@ -10,7 +10,6 @@ statements depend on weight) is read here from ``CompiledPack``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from engine.compiler.conditions import Test
 from engine.compiler.model import CompiledPack, CompiledRule, DrugRules
@@ -48,10 +47,13 @@ def _numbers(test: Test, fields: tuple[str, ...]) -> Iterable[float]:
         yield test.value
 
 
-@dataclass(frozen=True)
 class DrugMap:
-    drug: str
-    rules: DrugRules
+    """One drug's compiled rules, with the structural questions invariants ask (answers cached)."""
+
+    def __init__(self, drug: str, rules: DrugRules) -> None:
+        self.drug = drug
+        self.rules = rules
+        self._triggers: dict[tuple[str, str], frozenset[str]] = {}
 
     def deriving(self, name: str, values: Iterable[str]) -> list[CompiledRule]:
         """Derivation rules that assert ``name`` with one of ``values``."""
@@ -69,7 +71,13 @@ class DrugMap:
         return frozenset(found)
 
     def reaches(self, rule: CompiledRule, fields: Iterable[str]) -> bool:
-        return any(self.trigger_values(rule, f) for f in fields)
+        return any(self.cached_triggers(rule, f) for f in fields)
+
+    def cached_triggers(self, rule: CompiledRule, field: str) -> frozenset[str]:
+        key = (rule.id, field)
+        if key not in self._triggers:
+            self._triggers[key] = self.trigger_values(rule, field)
+        return self._triggers[key]
 
     def thresholds(self, fields: tuple[str, ...]) -> list[float]:
         found = {v for r in self.rules.rules for t in r.patient_tests for v in _numbers(t, fields)}

@@ -90,6 +90,7 @@ class Generator:
             self.cond_reps[vs].append(name)
         known = set(pop.CONDITION_PREVALENCE) | pop.DERIVED_CONDITIONS
         self.other_value_sets = sorted(set(term.value_sets) - known)
+        self.other_classes = sorted(set(term.class_members) - set(pop.COMED_GROUPS) - pop.UMBRELLA_CLASSES)
 
     def cohort(self, n: int, start: int = 0) -> Iterator[SynthPatient]:
         for i in range(start, start + n):
@@ -175,7 +176,7 @@ class _Draw:
                 disease = vs
         if disease is None and self.chance(pop.OTHER_LIVER_DISEASE[band]):
             disease = "liver-disease"
-        if disease is not None and disease in self.term.value_sets:
+        if disease is not None and disease in self.term.value_sets and self.chance(pop.LIVER_DISEASE_CODED):
             self.conditions.add(disease)
         self.patient["hepatic_impairment"] = _weighted(self.rng, pop.HEPATIC_CLASS_GIVEN[disease])
 
@@ -264,10 +265,15 @@ class _Draw:
                     self.unknown_meds.append(med)
                 elif known != drug:
                     self.comeds.add(known)
-        if "myasthenia-gravis" in self.conditions and self.chance(pop.MYASTHENIA_ANTICHOLINESTERASE):
-            members = sorted(self.term.class_members.get("anticholinesterase", frozenset()))
-            if members:
+        for condition, (group, share) in pop.CONDITION_TREATMENT.items():
+            members = sorted(self.term.class_members.get(group, frozenset()) - {drug})
+            if condition in self.conditions and members and self.chance(share):
                 self.comeds.add(self.rng.choice(members))
+        extra = random.Random(f"{self.rng.random()}:extra-classes")
+        for group in self.gen.other_classes:
+            members = sorted(self.term.class_members[group] - {drug})
+            if members and extra.random() < pop.DEFAULT_COMED_GROUP[band]:
+                self.comeds.add(extra.choice(members))
 
     def _allergies(self, drug: str) -> None:
         if self.chance(pop.ALLERGY_TO_ORDERED):

@@ -14,6 +14,11 @@ durable-rules 2.0.28 is an unmaintained C engine with hazards we measured (docs/
 * C errors are bare numeric codes -> mapped here, once, to ``EngineError``.
 
 Compile-time limits (fan-out, patterns per rule) are enforced by ``engine.compiler.durable_form``.
+
+Speed (issue 8): the C calls are the floor of an evaluation, and the C engine parses and indexes
+every property of a fact it is given. So the patient fact goes in with only the properties some
+pattern of this ruleset can test (any name the ruleset JSON mentions; about 15 of 55), and the
+JSON of the sentinel and of every derived fact is built once per slot sid and reused.
 """
 
 from __future__ import annotations
@@ -82,6 +87,26 @@ class SidPool:
         del sid  # its hash stays in self._hashes for good
 
 
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in a JSON-like value, dictionary keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            yield str(k)
+            yield from _strings(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from _strings(v)
+
+
+def _patient_json(patient_fact: Mapping[str, Any], sid: str, tested: frozenset[str]) -> str:
+    """The patient fact as the C engine sees it: the tested properties, then its type and session."""
+    fact = {k: v for k, v in patient_fact.items() if k in tested}
+    fact["t"], fact["sid"] = PATIENT_FACT_TYPE, sid
+    return json.dumps(fact)
+
+
 @dataclass(frozen=True)
 class Firing:
     """What one evaluation produced: fired rule names and the derived facts asserted."""
@@ -101,10 +126,16 @@ class DurableRuleset:
             self._handle = _dre.create_ruleset(self.name, json.dumps(definition))
         except _dre.error as exc:
             raise EngineError(f"durable-rules refused ruleset {label!r}: {exc}") from exc
+        # properties a pattern can test: every string of the definition (keys and values) - a superset,
+        # so nothing a rule could match on is ever left out of the fact the C engine sees
+        self._tested: frozenset[str] = frozenset(_strings(definition))
         self._pool = SidPool()
         # C calls hold the GIL but an evaluation is many calls; one session at a time per ruleset
         self._lock = threading.Lock()
         self._closed = False
+        # fact JSON that depends only on the slot sid, built on first use (the pool holds few sids)
+        self._sentinel_json: dict[str, str] = {}
+        self._derived_json: dict[tuple[str, str, str], str] = {}
 
     def evaluate(self, patient_fact: Mapping[str, Any]) -> Firing:
         if len(patient_fact) > MAX_FACT_PROPERTIES:
@@ -129,16 +160,17 @@ class DurableRuleset:
     def _run(self, sid: str, patient_fact: Mapping[str, Any]) -> Firing:
         h = self._handle
         # 1. the sentinel: one action fires, which initialises the C session's action context
-        _, state = _dre.assert_fact(h, json.dumps({"t": SENTINEL_FACT_TYPE, "sid": sid}))
+        sentinel = self._sentinel_json.get(sid)
+        if sentinel is None:
+            sentinel = self._sentinel_json[sid] = json.dumps({"t": SENTINEL_FACT_TYPE, "sid": sid})
+        _, state = _dre.assert_fact(h, sentinel)
         fired: set[str] = set()
         derived: dict[str, set[str]] = {}
         self._drain(h, state, sid, fired, derived)
         if SENTINEL_RULE not in fired:
             raise EngineError("sentinel rule did not fire; refusing to evaluate in an uninitialised session")
         # 2. the patient, then the agenda until quiet (derived facts are asserted from the loop)
-        fact = dict(patient_fact)
-        fact["t"], fact["sid"] = PATIENT_FACT_TYPE, sid
-        _, state = _dre.assert_fact(h, json.dumps(fact))
+        _, state = _dre.assert_fact(h, _patient_json(patient_fact, sid, self._tested))
         self._drain(h, state, sid, fired, derived)
         fired.discard(SENTINEL_RULE)
         return Firing(frozenset(fired), {k: frozenset(v) for k, v in derived.items()})
@@ -152,12 +184,20 @@ class DurableRuleset:
             name = message[2 : message.index('"', 2)]  # message is '{"<rule name>": {...}}'
             fired.add(name)
             for fact_name, value in self._derivations.get(name, ()):
-                if value not in derived.setdefault(fact_name, set()):
-                    derived[fact_name].add(value)
-                    payload = {"t": DERIVED_FACT_TYPE, "name": fact_name, "value": value, "sid": sid}
-                    _dre.assert_fact(h, json.dumps(payload))
+                values = derived.setdefault(fact_name, set())
+                if value not in values:
+                    values.add(value)
+                    _dre.assert_fact(h, self._derived_fact(fact_name, value, sid))
             message = _dre.complete_and_start_action(h, state)
         raise EngineError(f"rule agenda did not settle after {MAX_AGENDA_STEPS} steps")
+
+    def _derived_fact(self, fact_name: str, value: str, sid: str) -> str:
+        key = (fact_name, value, sid)
+        text = self._derived_json.get(key)
+        if text is None:
+            payload = {"t": DERIVED_FACT_TYPE, "name": fact_name, "value": value, "sid": sid}
+            text = self._derived_json[key] = json.dumps(payload)
+        return text
 
     def _delete(self, sid: str) -> bool:
         try:

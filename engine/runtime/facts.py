@@ -3,10 +3,14 @@
 Everything a rule can test is computed here once, from data (terminology) and arithmetic (renal
 estimates), never from clinical special cases; clinical judgement lives in the rule files. Numbers
 are floats and tri-state flags are strings, so durable-rules never compares "100" with 60.
+
+Speed (issue 8): the per-class co-medication count fields are named once per terminology
+(``_ClassCounts``) and counted from the patient's few ingredients, not by intersecting every class.
 """
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +37,25 @@ def _label(item: CodeableConcept | str) -> str:
     if item.text:
         return item.text
     return ", ".join(f"{c.system}|{c.code}" for c in item.coding)
+
+
+class _ClassCounts:
+    """``n_comed_<class>`` fields of one terminology, in class order, all zero; and each class's field."""
+
+    def __init__(self, term: Terminology) -> None:
+        self.source = term.class_members  # rebuilt if a terminology's classes are ever replaced
+        self.zero: dict[str, float] = {count_field(cls): 0.0 for cls in term.class_members}
+        self.field: dict[str, str] = {cls: count_field(cls) for cls in term.class_members}
+
+
+_COUNTS: weakref.WeakKeyDictionary[Terminology, _ClassCounts] = weakref.WeakKeyDictionary()
+
+
+def _class_counts(term: Terminology) -> _ClassCounts:
+    counts = _COUNTS.get(term)
+    if counts is None or counts.source is not term.class_members:
+        counts = _COUNTS[term] = _ClassCounts(term)
+    return counts
 
 
 def build_facts(req: EvaluateRequest, ingredient: str, term: Terminology) -> PatientFacts:
@@ -108,7 +131,11 @@ def build_facts(req: EvaluateRequest, ingredient: str, term: Terminology) -> Pat
         fact[name] = values
         fact[size_field(name)] = float(len(values))
     fact["ordered_drug_on_med_list"] = "true" if on_list else "false"
-    for cls, members in term.class_members.items():
-        fact[count_field(cls)] = float(len(members & comeds))
+    # n_comed_<class> = |members(class) & comeds|: one count per (ingredient, class it belongs to)
+    counts = _class_counts(term)
+    fact.update(counts.zero)
+    for ing in comeds:
+        for cls in term.classes_of.get(ing, ()):
+            fact[counts.field[cls]] += 1.0
 
     return PatientFacts(fact, unrecognized, est)

@@ -3,12 +3,20 @@
 The policy is fixed and deliberately simple so reviewers can reason about it: a labelled
 contraindication removes the dose; for every part of the dose the most restrictive statement
 wins; every rule that shaped the dose is named; nothing a rule said is dropped.
+
+Speed (issue 8, see BENCHMARKS.md): what a rule contributes that does not depend on the patient -
+its finding with sources, monitoring items, missing-data codes, the fields its trace shows - is
+prepared once per engine in a ``RuleOutput``; merged monitoring prompts are memoised per set of
+rules. The response objects built from that static data (``Finding``, ``SourceOut``,
+``MonitoringPrompt``) are therefore shared between answers: treat an ``EvaluateResponse`` as
+read-only and derive a changed one with ``model_copy(update=...)``. Every list in an answer is its
+own, and everything that depends on the patient (dose, dose-range finding, trace) is built fresh.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,9 +31,10 @@ from schemas.api import (
     TraceEntry,
 )
 from schemas.common import SEVERITY_RANK, Source
-from schemas.rulefile import DrugProfile
+from schemas.rulefile import DoseAction, DrugProfile, MonitorAction
 
 DOSE_RANGE_RULE = "engine.dose-range"
+MONITORING_MEMO_SIZE = 4096  # distinct sets of monitoring rules remembered per engine
 
 
 @dataclass
@@ -42,6 +51,77 @@ def _sources(sources: Iterable[Source]) -> list[SourceOut]:
     return [SourceOut(label=s.label, url=s.url, section=s.section) for s in sources]
 
 
+def _finding_key(f: Finding) -> tuple[int, str, str]:
+    return (-SEVERITY_RANK[f.severity], f.category, f.rule_id)
+
+
+@dataclass(frozen=True)
+class RuleOutput:
+    """Everything one rule adds to an answer that is the same for every patient, built once."""
+
+    id: str
+    version: str
+    finding: Finding | None  # shared between answers (read-only)
+    finding_key: tuple[int, str, str]
+    monitor: tuple[MonitorAction, ...]
+    missing_data: tuple[str, ...]
+    dose: DoseAction | None
+    sources: tuple[Source, ...]
+    contraindicated: bool
+    trace_fields: tuple[str, ...]
+    trace_action: bool  # the trace shows 'action' when the rule speaks to one order action only
+
+    @classmethod
+    def of(cls, rule: CompiledRule) -> RuleOutput:
+        then = rule.then
+        finding = None
+        if then.finding is not None:
+            finding = Finding(
+                rule_id=rule.id,
+                category=then.finding.category,
+                severity=then.finding.severity,
+                summary=then.finding.summary,
+                detail=then.finding.detail,
+                sources=_sources(rule.rule.sources),
+            )
+        return cls(
+            id=rule.id,
+            version=rule.version,
+            finding=finding,
+            finding_key=_finding_key(finding) if finding is not None else (0, "", rule.id),
+            monitor=tuple(then.monitor),
+            missing_data=tuple(then.missing_data),
+            dose=then.dose,
+            sources=tuple(rule.rule.sources),
+            contraindicated=then.contraindicated,
+            trace_fields=rule.referenced_fields(),
+            trace_action=rule.rule.applies_to != "any",
+        )
+
+
+class RuleOutputs:
+    """The ``RuleOutput`` of every rule of a pack, and a bounded memo of merged monitoring prompts."""
+
+    def __init__(self, rules: Iterable[CompiledRule]) -> None:
+        self._by_id: dict[str, RuleOutput] = {r.id: RuleOutput.of(r) for r in rules}
+        self._monitoring: dict[tuple[str, ...], tuple[MonitoringPrompt, ...]] = {}
+
+    def __getitem__(self, rule_id: str) -> RuleOutput:
+        return self._by_id[rule_id]
+
+    def monitoring(self, outs: Sequence[RuleOutput]) -> list[MonitoringPrompt]:
+        """Merged prompts of ``outs`` (sorted by id); the same rules always merge the same way."""
+        with_monitor = [o for o in outs if o.monitor]
+        key = tuple(o.id for o in with_monitor)
+        merged = self._monitoring.get(key)
+        if merged is None:
+            merged = tuple(_monitoring(with_monitor))
+            if len(self._monitoring) >= MONITORING_MEMO_SIZE:
+                self._monitoring.clear()  # bounded: a pathological stream of combinations cannot grow it
+            self._monitoring[key] = merged
+        return list(merged)
+
+
 def _floor_to(value: float, step: float) -> float:
     return round(math.floor(value / step + 1e-9) * step, 4)
 
@@ -51,49 +131,46 @@ def _fmt(x: float) -> str:
 
 
 def combine(
-    fired: Sequence[CompiledRule],
-    fact: dict[str, Any],
-    derived: dict[str, frozenset[str]],
+    fired: Iterable[RuleOutput],
+    fact: Mapping[str, Any],
+    derived: Mapping[str, frozenset[str]],
     profile: DrugProfile,
     ordered: OrderedDose | None,
+    outputs: RuleOutputs | None = None,
 ) -> Outcome:
-    rules = sorted(fired, key=lambda r: r.id)
-    contraindicated = any(r.then.contraindicated for r in rules)
-    findings = [
-        Finding(
-            rule_id=r.id,
-            category=r.then.finding.category,
-            severity=r.then.finding.severity,
-            summary=r.then.finding.summary,
-            detail=r.then.finding.detail,
-            sources=_sources(r.rule.sources),
-        )
-        for r in rules
-        if r.then.finding is not None
-    ]
-    missing: list[str] = sorted({m for r in rules for m in r.then.missing_data})
+    """One answer from the rules that fired (``outputs`` memoises monitoring; optional)."""
+    rules = sorted(fired, key=lambda o: o.id)
+    contraindicated = any(o.contraindicated for o in rules)
+    findings = [o.finding for o in rules if o.finding is not None]
+    missing_set = {m for o in rules for m in o.missing_data}
     dose = None
     if not contraindicated and fact.get("action") == "start":
         dose, dose_missing = _dose(rules, fact, profile)
-        missing = sorted(set(missing) | dose_missing)
+        missing_set |= dose_missing
     if dose is not None and ordered is not None:
         findings.extend(_dose_range(dose, ordered, profile, rules))
-    findings.sort(key=lambda f: (-SEVERITY_RANK[f.severity], f.category, f.rule_id))
+    findings.sort(key=_finding_key)
+    if contraindicated:  # a drug that must not be given needs no monitoring plan; the trace still shows every rule
+        monitoring: list[MonitoringPrompt] = []
+    elif outputs is not None:
+        monitoring = outputs.monitoring(rules)
+    else:
+        monitoring = _monitoring([o for o in rules if o.monitor])
+    view = _derived_view(derived)
     return Outcome(
         contraindicated=contraindicated,
         dose=dose,
         findings=findings,
-        # a drug that must not be given needs no monitoring plan; the trace still shows every rule
-        monitoring=[] if contraindicated else _monitoring(rules),
-        missing_data=missing,
-        trace=[_trace(r, fact, derived) for r in rules],
+        monitoring=monitoring,
+        missing_data=sorted(missing_set),
+        trace=[_trace(o, fact, view) for o in rules],
     )
 
 
 def _dose(
-    rules: list[CompiledRule], fact: dict[str, Any], profile: DrugProfile
+    rules: list[RuleOutput], fact: Mapping[str, Any], profile: DrugProfile
 ) -> tuple[DoseSuggestion | None, set[str]]:
-    acts = [(r, r.then.dose) for r in rules if r.then.dose is not None]
+    acts = [(r, r.dose) for r in rules if r.dose is not None]
     if not acts or any(d.withhold for _, d in acts):
         return None, set()
     weight = fact.get("weight_kg")
@@ -143,10 +220,10 @@ def _dose(
 
 
 def _dose_range(
-    dose: DoseSuggestion, ordered: OrderedDose, profile: DrugProfile, rules: list[CompiledRule]
+    dose: DoseSuggestion, ordered: OrderedDose, profile: DrugProfile, rules: list[RuleOutput]
 ) -> list[Finding]:
     total = ordered.dose_mg * ordered.times_per_day
-    cited = [s for r in rules if r.id in dose.rule_ids for s in r.rule.sources] or list(profile.sources)
+    cited = [s for r in rules if r.id in dose.rule_ids for s in r.sources] or list(profile.sources)
     if total > profile.labelled_max_daily_mg:
         severity, why = (
             "critical",
@@ -178,10 +255,10 @@ def _dose_range(
     ]
 
 
-def _monitoring(rules: list[CompiledRule]) -> list[MonitoringPrompt]:
+def _monitoring(rules: Sequence[RuleOutput]) -> list[MonitoringPrompt]:
     merged: dict[str, tuple[list[str], list[str], list[str]]] = {}
     for r in rules:
-        for m in r.then.monitor:
+        for m in r.monitor:
             prompts, whens, ids = merged.setdefault(m.code, ([], [], []))
             if m.prompt not in prompts:
                 prompts.append(m.prompt)
@@ -194,13 +271,23 @@ def _monitoring(rules: list[CompiledRule]) -> list[MonitoringPrompt]:
     ]
 
 
-def _trace(rule: CompiledRule, fact: dict[str, Any], derived: dict[str, frozenset[str]]) -> TraceEntry:
+def _derived_view(derived: Mapping[str, frozenset[str]]) -> dict[str, object]:
+    """How a trace shows each derived fact: its value, or the sorted values when there are several."""
+    view: dict[str, object] = {}
+    for name, values in derived.items():
+        ordered = sorted(values)
+        view[name] = ordered[0] if len(ordered) == 1 else ordered
+    return view
+
+
+def _trace(rule: RuleOutput, fact: Mapping[str, Any], derived: Mapping[str, object]) -> TraceEntry:
     matched: dict[str, object] = {}
-    for name in rule.referenced_fields():
+    for name in rule.trace_fields:
         if name in derived:
-            matched[name] = sorted(derived[name])[0] if len(derived[name]) == 1 else sorted(derived[name])
+            value = derived[name]
+            matched[name] = list(value) if isinstance(value, list) else value  # each trace owns its list
         else:
             matched[name] = fact.get(name)
-    if rule.rule.applies_to != "any":
+    if rule.trace_action:
         matched["action"] = fact.get("action")
     return TraceEntry(rule_id=rule.id, version=rule.version, matched=matched)

@@ -198,3 +198,20 @@ def test_app_refuses_to_start_on_a_pack_with_lint_errors(tmp_path: Path) -> None
     write(rules, rule("never", "[{age_years: {gte: 65}}, {age_years: {lt: 18}}]", INFO))
     with pytest.raises(RuleSetError, match="E604"), TestClient(create_app(_settings(tmp_path, rules))):
         pass
+
+
+def test_serve_reload_rules_flag_reaches_every_worker_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from engine.cli import app
+    from engine.ops import serve as serving
+
+    seen: list[Settings] = []
+    monkeypatch.delenv("CDSRULES_RELOAD_RULES", raising=False)
+    monkeypatch.setattr(serving, "run", lambda settings, *_: seen.append(settings))
+    assert CliRunner().invoke(app, ["serve", "--reload-rules"]).exit_code == 0
+    assert seen[0].reload_rules is True
+    assert Settings().reload_rules is True, "workers read it from the environment"
+    monkeypatch.delenv("CDSRULES_RELOAD_RULES")
+    assert CliRunner().invoke(app, ["serve"]).exit_code == 0
+    assert seen[1].reload_rules is False

@@ -192,3 +192,20 @@ def test_preflight_needs_no_token(secured: RunningApp) -> None:
     assert resp.status_code == 200 and resp.headers["access-control-allow-origin"] == EHR_ORIGIN
     refused = httpx.post(f"{secured.url}{SERVICE}", json={}, headers={"Origin": EHR_ORIGIN})
     assert refused.status_code == 401 and refused.headers["access-control-allow-origin"] == EHR_ORIGIN
+
+
+def test_native_api_uses_the_same_client_authentication(ehr: Ehr, call: Any) -> None:
+    c: httpx.Client = call.client
+    body = {
+        "patient": {"age_years": 40, "sex": "male", "weight_kg": 80, "egfr_ml_min_1_73m2": 95},
+        "drug": {"name": "baclofen"},
+    }
+    assert c.post("/v1/evaluate", json=body).status_code == 401
+    wrong_aud = {"Authorization": f"Bearer {ehr.token()}"}  # minted for the CDS service URL
+    assert c.post("/v1/evaluate", json=body, headers=wrong_aud).status_code == 401
+    good = {"Authorization": f"Bearer {ehr.token(aud=f'{BASE}/v1/evaluate')}"}
+    resp = c.post("/v1/evaluate", json=body, headers=good)
+    assert resp.status_code == 200, resp.text
+    assert c.get(f"/v1/decisions/{resp.json()['decision_id']}").status_code == 401
+    replay = c.post("/v1/evaluate", json=body, headers=good)
+    assert replay.status_code == 401, "a jti seen once is refused on the native API too"

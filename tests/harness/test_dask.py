@@ -56,3 +56,27 @@ def test_workers_do_not_inherit_dasks_malloc_trim_threshold() -> None:
     assert "MALLOC_TRIM_THRESHOLD_" in dask.config.get("distributed.nanny.pre-spawn-environ")
     env = worker_environ()
     assert "MALLOC_TRIM_THRESHOLD_" not in env and env, "other settings (thread counts) are kept"
+
+
+def test_unreachable_scheduler_is_a_clear_error(tmp_path: Path) -> None:
+    import dask
+    from typer.testing import CliRunner
+
+    from engine.cli import app
+
+    path = tmp_path / "p.jsonl"
+    write_jsonl(Generator(PACK, 1).cohort(5), path)
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        args = [
+            "cohort",
+            str(path),
+            "--report",
+            str(tmp_path / "out"),
+            "--engine",
+            "dask",
+            "--scheduler",
+            "tcp://127.0.0.1:9",
+        ]
+        result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "dask (tcp://127.0.0.1:9)" in result.output and "Traceback" not in result.output
