@@ -111,12 +111,28 @@ def cohort(pack: CompiledPack, n: int, dask_workers: int, variants: bool = True)
             "inprocess": _cohort_run(patients, work / "r1", [], timeout),
             "dask": _cohort_run(patients, work / "r2", dask, timeout),
         }
+        marginal = None
         if variants:  # the same without the invariant checks (differential check still on)
             runs["inprocess_no_invariants"] = _cohort_run(patients, work / "r3", ["--no-invariants"], timeout)
             runs["dask_no_invariants"] = _cohort_run(patients, work / "r4", [*dask, "--no-invariants"], timeout)
+            # Dask pays a fixed start (cluster, one pack compile per worker): the rate of the second
+            # half of the patients, from a run on the first half, is what more patients cost
+            half = work / "half.jsonl"
+            with patients.open(encoding="utf-8") as src, half.open("w", encoding="utf-8") as dst:
+                dst.writelines(line for i, line in enumerate(src) if i < n // 2)
+            small = _cohort_run(half, work / "r5", dask, timeout)
+            extra_s = runs["dask"]["seconds"] - small["seconds"]
+            rate = (n - n // 2) / extra_s if extra_s > 0 else None
+            marginal = {
+                "half_run": small,
+                "patients_per_second": round(rate, 1) if rate else None,
+                "patients_per_second_per_core": round(rate / dask_workers, 1) if rate else None,
+                "fixed_start_s": round(small["seconds"] - (n // 2) / rate, 2) if rate else None,
+            }
         return {
             "patients": n,
             "synth_seconds": round(synth_s, 2),
             "runs": runs,
+            "dask_marginal": marginal,
             "evaluation_only_inprocess": evaluation_only(pack, patients),
         }

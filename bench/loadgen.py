@@ -42,12 +42,20 @@ class Connection:
         self.writer: asyncio.StreamWriter | None = None
 
     async def roundtrip(self, raw: bytes) -> int:
-        if self.writer is None:
+        reused = self.writer is not None and self.reader is not None and not self.reader.at_eof()
+        if not reused:
+            self.close()
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port, limit=1 << 22)
         reader, writer = self.reader, self.writer
-        assert reader is not None
+        assert reader is not None and writer is not None
         writer.write(raw)
         line = await reader.readline()
+        if not line and reused:
+            # an idle keep-alive connection the server closed (its keep-alive timeout) before this
+            # request reached it: nothing was processed, so send again on a new connection, as
+            # every HTTP client pool does
+            self.close()
+            return await self.roundtrip(raw)
         if not line:
             raise ConnectionError("server closed the connection")
         status = int(line.split(b" ", 2)[1])
@@ -164,7 +172,8 @@ async def open_loop(cfg: dict[str, Any], raws: list[bytes], tally: Tally) -> flo
         _, pending = await asyncio.wait(set(tasks), timeout=timeout_s + 1)
         for t in pending:
             t.cancel()
-        tally.errors["unfinished"] += len(pending)
+        if pending:
+            tally.errors["unfinished"] += len(pending)
     for c in idle:
         c.close()
     return loop.time() - measured_from

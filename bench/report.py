@@ -129,6 +129,11 @@ def print_report(r: dict[str, Any]) -> None:
             f"second {c['second_evaluate_us']} µs"
         )
         print(f"ratios: {e['ratios']}, mix durable/reference p50 {mix['durable_over_reference_p50']}")
+        for name, c in e.get("c_share", {}).items():
+            print(
+                f"CPU split ({name}): {c['evaluate_cpu_us']} µs per evaluate = {c['inside_c_us']} µs in "
+                f"durable-rules C calls ({c['c_calls_per_evaluation']} calls) + {c['python_us']} µs Python"
+            )
     if "scaling" in r:
         s = r["scaling"]
         rows = [
@@ -195,8 +200,16 @@ def print_report(r: dict[str, Any]) -> None:
         ev = c["evaluation_only_inprocess"]
         rate = ev["patients_per_second"]
         rows.append(["evaluation only (in-process)", rate, 1, rate, ev["seconds"]])
+        m = c.get("dask_marginal")
+        if m and m["patients_per_second"]:
+            workers, per_core = c["runs"]["dask"]["workers"], m["patients_per_second_per_core"]
+            rows.append(["dask, marginal (2nd half)", m["patients_per_second"], workers, per_core, "-"])
         head = ["run", "patients/s", "workers", "per core", "s"]
         _table(f"5. cohort ({c['patients']} synthetic patients)", head, rows)
+        print(
+            f"evaluation only, CPU per patient: parse {ev['parse_cpu_us_per_patient']} µs + "
+            f"Engine.evaluate {ev['evaluate_cpu_us_per_patient']} µs"
+        )
     _table(
         "targets",
         ["area", "target", "measured", "status"],
