@@ -226,6 +226,7 @@ def http(
                     cfgs.append({**base, "mode": "closed", "concurrency": concurrency, "timeout_s": 30})
                     for cfg in cfgs:
                         result = _loadgen(server, items, cfg, workdir)
+                        result["server_rss_mb_after"] = server.rss_mb()  # per process, over the runs
                         runs.append({"workers": workers, "endpoint": name, **result})
                 rss[f"{workers}_workers"] = {"after_start": rss_start, "after_load": server.rss_mb()}
     return {

@@ -200,16 +200,18 @@ def print_report(r: dict[str, Any]) -> None:
         ev = c["evaluation_only_inprocess"]
         rate = ev["patients_per_second"]
         rows.append(["evaluation only (in-process)", rate, 1, rate, ev["seconds"]])
-        m = c.get("dask_marginal")
-        if m and m["patients_per_second"]:
-            workers, per_core = c["runs"]["dask"]["workers"], m["patients_per_second_per_core"]
-            rows.append(["dask, marginal (2nd half)", m["patients_per_second"], workers, per_core, "-"])
         head = ["run", "patients/s", "workers", "per core", "s"]
         _table(f"5. cohort ({c['patients']} synthetic patients)", head, rows)
         print(
             f"evaluation only, CPU per patient: parse {ev['parse_cpu_us_per_patient']} µs + "
             f"Engine.evaluate {ev['evaluate_cpu_us_per_patient']} µs"
         )
+        st = c.get("dask_startup")
+        if st:
+            print(
+                f"dask fixed start: {st['seconds']} s for {st['patients']} patients; after it, roughly "
+                f"{st['rough_rate_after_start']}/s ({st['rough_rate_after_start_per_core']}/s per core)"
+            )
     _table(
         "targets",
         ["area", "target", "measured", "status"],
