@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from engine import __version__
 from engine.api import author, problems
+from engine.api.body_limit import BodySizeLimit
 from engine.api.routes_admin import router as admin_router
 from engine.api.routes_v1 import router as v1_router
 from engine.api.state import AppState
@@ -67,12 +67,7 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
         app.state.cds = state
     problems.install(app)
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > settings.max_body_bytes:
-            return JSONResponse({"status": 413, "title": "Request body too large"}, status_code=413)
-        return await call_next(request)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 
     app.include_router(v1_router)
     app.include_router(admin_router)  # /v1/admin/rules, /v1/admin/reload (bearer admin_token)

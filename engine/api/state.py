@@ -8,7 +8,7 @@ the serving engine without a lease, for metadata only (version, digest, drugs, t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -34,16 +34,25 @@ class AppState:
         return self.rules.current
 
 
+# Both dependencies are ``async`` on purpose: they never block (the lease is a counter under a
+# lock), and FastAPI runs a plain ``def`` dependency in the thread pool, a hop that cost more CPU
+# per request than the rule engine.
+
+
+async def state_dependency(request: Request) -> AppState:
+    return get_state(request)
+
+
 def get_state(request: Request) -> AppState:
     state: AppState = request.app.state.cds
     return state
 
 
-def leased_engine(request: Request) -> Iterator[Engine]:
+async def leased_engine(request: Request) -> AsyncIterator[Engine]:
     """The serving engine, kept open until the response is done even if a reload swaps it."""
     with get_state(request).rules.lease() as engine:
         yield engine
 
 
-StateDep = Annotated[AppState, Depends(get_state)]
+StateDep = Annotated[AppState, Depends(state_dependency)]
 EngineDep = Annotated[Engine, Depends(leased_engine)]

@@ -24,7 +24,14 @@ from engine.cdshooks.cards import build_cards
 from engine.cdshooks.discovery import PREFETCH, Service
 from engine.cdshooks.errors import bad_request, from_validation
 from engine.cdshooks.fhirclient import FhirFetcher
-from engine.cdshooks.models import CONTEXTS, CdsResponse, HookRequest, OrderSelectContext, OrderSignContext
+from engine.cdshooks.models import (
+    CONTEXTS,
+    CdsResponse,
+    HookRequest,
+    OrderSelectContext,
+    OrderSignContext,
+    PatientViewContext,
+)
 from engine.cdshooks.plan import Evaluated, evaluate, plan
 from engine.cdshooks.prefetch import PrefetchResult, resolve
 from engine.fhir.bundle import ReferenceIndex, Unpacked, unpack
@@ -125,6 +132,25 @@ async def call_service(state: AppState, service: Service, req: HookRequest, limi
         if fetcher is not None:
             await fetcher.close()
 
+    # Mapping, rules, cards and the audit write in one thread-pool hop: all of it is CPU or a
+    # blocking database write, and each hop costs more than the rule engine itself.
+    response, decision_id, n_cards = await run_in_threadpool(_decide, state, service, req, ctx, prefetch, started)
+    log.info(
+        "cds hook answered",
+        extra={"hook": req.hook, "service": service.id, "decision_id": decision_id, "cards": n_cards},
+    )
+    return response
+
+
+def _decide(
+    state: AppState,
+    service: Service,
+    req: HookRequest,
+    ctx: PatientViewContext,
+    prefetch: PrefetchResult,
+    started: float,
+) -> tuple[dict[str, Any], str, int]:
+    """Map, plan, evaluate, render and record one call (blocking: runs in the thread pool)."""
     merged = _merged(prefetch)
     profile = build_profile(merged)
     notes = [*profile.notes, *prefetch.remarks()]
@@ -141,14 +167,10 @@ async def call_service(state: AppState, service: Service, req: HookRequest, limi
     with state.rules.lease() as engine:
         the_plan = plan(req.hook, selections, profile, drafts, engine)
         notes.extend(the_plan.notes)
-        evaluated = await run_in_threadpool(evaluate, the_plan.targets, engine, decision_id)
+        evaluated = evaluate(the_plan.targets, engine, decision_id)
         cards = build_cards(evaluated, profile, engine.pack, prefetch.unavailable(), notes, the_plan.unidentified)
         ref = engine.ruleset_ref
     response = CdsResponse(cards=cards).wire()
     record = _audit_record(decision_id, service, req, ctx.patientId, evaluated, response, prefetch, notes, ref, started)
-    await run_in_threadpool(state.audit.record, record)
-    log.info(
-        "cds hook answered",
-        extra={"hook": req.hook, "service": service.id, "decision_id": decision_id, "cards": len(cards)},
-    )
-    return response
+    state.audit.record(record)
+    return response, decision_id, len(cards)

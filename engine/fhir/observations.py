@@ -65,12 +65,35 @@ def effective(resource: dict[str, Any]) -> dt.datetime | None:
     return None
 
 
-def _candidates(observations: list[dict[str, Any]], codes: tuple[str, ...]) -> list[tuple[str, dict[str, Any]]]:
+@dataclass(frozen=True)
+class CodedObservations:
+    """Observations that count (not entered in error or cancelled), each with its LOINC codes.
+
+    A profile looks up five kinds in the same observations; reading every coding once instead of
+    once per kind was a tenth of a CDS Hooks call's CPU.
+    """
+
+    items: tuple[tuple[tuple[str, ...], dict[str, Any]], ...]
+
+    @classmethod
+    def of(cls, observations: list[dict[str, Any]]) -> CodedObservations:
+        return cls(
+            tuple(
+                (tuple(codes_in(o.get("code"), LOINC)), o)
+                for o in observations
+                if status(o.get("status")) not in _EXCLUDED_STATUS
+            )
+        )
+
+
+Observations = list[dict[str, Any]] | CodedObservations
+
+
+def _candidates(observations: Observations, codes: tuple[str, ...]) -> list[tuple[str, dict[str, Any]]]:
+    coded = observations if isinstance(observations, CodedObservations) else CodedObservations.of(observations)
     out = []
-    for o in observations:
-        if status(o.get("status")) in _EXCLUDED_STATUS:
-            continue
-        matched = [c for c in codes_in(o.get("code"), LOINC) if c in codes]
+    for found, o in coded.items:
+        matched = [c for c in found if c in codes]
         if matched:
             out.append((matched[0], o))
     return out
@@ -135,7 +158,7 @@ _CODES = {
 }
 
 
-def latest_measurement(observations: list[dict[str, Any]], kind: str) -> tuple[Measurement | None, list[str]]:
+def latest_measurement(observations: Observations, kind: str) -> tuple[Measurement | None, list[str]]:
     """The most recent usable value of ``kind`` (egfr, creatinine, weight, height) and notes on skips."""
     items: list[tuple[Measurement | None, str | None]] = []
     for code, o in _candidates(observations, _CODES[kind]):
@@ -153,7 +176,7 @@ def latest_measurement(observations: list[dict[str, Any]], kind: str) -> tuple[M
     return _latest(items)
 
 
-def pregnancy_status(observations: list[dict[str, Any]]) -> tuple[bool | None, Measurement | None, list[str]]:
+def pregnancy_status(observations: Observations) -> tuple[bool | None, Measurement | None, list[str]]:
     """Latest pregnancy status (82810-3): True, False, or None when unknown or not recorded."""
     notes: list[str] = []
     answered: list[tuple[Measurement, bool | None]] = []

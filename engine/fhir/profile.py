@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from engine.fhir.bundle import ReferenceIndex, Unpacked, unpack
 from engine.fhir.medications import ACTIVE_STATUSES, MedOrder, med_order
-from engine.fhir.observations import Measurement, latest_measurement, pregnancy_status
+from engine.fhir.observations import CodedObservations, Measurement, latest_measurement, pregnancy_status
 from engine.fhir.values import RXNORM, as_list, codes_in, codings, concept_text, obj, status, text, when
 from schemas.api import CodeableConcept, Coding, DrugRef, Patient
 
@@ -103,7 +103,7 @@ def _patient_fields(p: dict[str, Any], out: FhirProfile) -> dict[str, Any]:
     return fields
 
 
-def _measure(obs: list[dict[str, Any]], kind: str, label: str, out: FhirProfile) -> Measurement | None:
+def _measure(obs: CodedObservations, kind: str, label: str, out: FhirProfile) -> Measurement | None:
     m, notes = latest_measurement(obs, kind)
     out.notes.extend(notes)
     if m is not None:
@@ -125,7 +125,7 @@ def build_profile(resources: Any) -> FhirProfile:
         out.patient_id = text(patients[0].get("id"))
         fields |= _patient_fields(patients[0], out)
 
-    obs = found.of_type("Observation")
+    obs = CodedObservations.of(found.of_type("Observation"))
     for kind, label, name in (
         ("egfr", "eGFR", "egfr_ml_min_1_73m2"),
         ("creatinine", "serum creatinine", "serum_creatinine_mg_dl"),

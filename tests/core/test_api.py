@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -165,6 +166,17 @@ def test_missing_body_parts(client: TestClient) -> None:
 
 def test_body_too_large_is_refused(client: TestClient) -> None:
     resp = client.post("/v1/evaluate", content=b" " * 2_000_000, headers={"content-type": "application/json"})
+    assert resp.status_code == 413
+    assert resp.json()["title"] == "Request body too large"
+
+
+def test_body_too_large_without_content_length_is_refused(client: TestClient) -> None:
+    def chunks() -> Iterator[bytes]:  # a generator body is sent chunked: no Content-Length to check
+        for _ in range(40):
+            yield b" " * 50_000
+
+    resp = client.post("/v1/evaluate", content=chunks(), headers={"content-type": "application/json"})
+    assert "content-length" not in {k.lower() for k in resp.request.headers}
     assert resp.status_code == 413
 
 
