@@ -1,16 +1,22 @@
 """Section 5: patients per second for ``cdsrules cohort``, in-process and on a Dask LocalCluster.
 
-The cohort command does more than evaluate: every patient is also run through the pure-Python
-reference evaluator (differential check) and, by default, the single-answer safety invariants
-(which evaluate extra variants of the patient). So three numbers are reported per engine: the
-command as shipped, the command with ``--no-invariants``, and, in this process, the evaluation
-alone (parse the line, ``Engine.evaluate``) - the part of a population audit the engine owns.
-Rates are the command's own ``patients_per_second`` (evaluation time, not report rendering).
+The cohort command does more than evaluate: by default every answer is also checked against the
+pure-Python reference evaluator (differential check) and the single-answer safety invariants. So
+each engine is run three ways: full checks (the default), ``--no-invariants``, and evaluation only
+(``--no-differential --no-invariants``). Rates are the command's own ``patients_per_second``
+(evaluation time, not report rendering); ``command_cpu_us_per_patient`` is the CPU of every process
+of the command (client, scheduler, workers; start-up, compile and report included) per patient.
+
+On a shared machine wall-clock rates mostly measure what other jobs left us, so the same three
+modes are also timed in this process in CPU time (``evaluate_lines_cpu``: ``evaluate_lines`` on the
+same file, best of three): per-patient cost without start-up, and the rate one free core would give.
+``evaluation_only_inprocess`` times the engine alone (parse the line, ``Engine.evaluate``).
 """
 
 from __future__ import annotations
 
 import json
+import resource
 import subprocess
 import sys
 import tempfile
@@ -20,13 +26,24 @@ from typing import Any
 
 from bench.machine import load
 from engine.compiler.model import CompiledPack
-from engine.harness.cohort import parse_line, read_lines
+from engine.harness.cohort import Checks, Runtime, evaluate_lines, parse_line, read_lines
 from engine.harness.synth import Generator, write_jsonl
 from engine.runtime.engine import Engine
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = 100  # patients in the run that measures Dask's fixed start-up
 CLI = [sys.executable, "-c", "from engine.cli import main; main()"]
+MODES = {  # run-name suffix -> (CLI flags, checks)
+    "": ([], Checks()),
+    "_no_invariants": (["--no-invariants"], Checks(invariants=False)),
+    "_evaluation_only": (["--no-differential", "--no-invariants"], Checks(differential=False, invariants=False)),
+}
+
+
+def _children_cpu() -> float:
+    """CPU seconds of every finished child process (and, once reaped, their children: Dask workers)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 def _cli(args: list[str], timeout: float) -> tuple[int, float, str]:
@@ -39,15 +56,20 @@ def _cli(args: list[str], timeout: float) -> tuple[int, float, str]:
 
 def _cohort_run(patients: Path, report: Path, extra: list[str], timeout: float) -> dict[str, Any]:
     load0 = load()
+    cpu0 = _children_cpu()
     code, wall, stdout = _cli(["cohort", str(patients), "--report", str(report), *extra], timeout)
+    cpu = _children_cpu() - cpu0
     summary = json.loads((report / "summary.json").read_text(encoding="utf-8"))
     meta, results = summary["meta"], summary["results"]
     workers = meta.get("workers") or 1
     return {
         "args": extra,
         "exit_code": code,
+        "checks": meta.get("checks"),
         "patients": results.get("patients"),
         "evaluated": results.get("evaluated"),
+        "command_cpu_s": round(cpu, 2),
+        "command_cpu_us_per_patient": round(cpu / max(1, results.get("patients") or 0) * 1e6, 1),
         "seconds": meta["seconds"],
         "patients_per_second": meta["patients_per_second"],
         "workers": workers,
@@ -103,6 +125,35 @@ def evaluation_only(pack: CompiledPack, patients: Path) -> dict[str, Any]:
     }
 
 
+def evaluate_lines_cpu(pack: CompiledPack, patients: Path, reps: int = 3) -> dict[str, Any]:
+    """CPU µs per patient of ``evaluate_lines`` (what the command runs per partition) in each mode.
+
+    Batches of 200 lines as ``run_inprocess`` uses; the best of ``reps`` passes, since on a shared
+    machine other jobs can only add CPU time (cache misses, frequency), never take it away.
+    """
+    lines = list(read_lines(patients))
+    rt = Runtime.build(pack)
+    out: dict[str, Any] = {}
+    try:
+        for suffix, (_, checks) in MODES.items():
+            evaluate_lines(rt, lines[:200], "bench", checks)  # warm the caches like a long run would
+            best = float("inf")
+            for _ in range(reps):
+                cpu0 = time.process_time()
+                for i in range(0, len(lines), 200):
+                    evaluate_lines(rt, lines[i : i + 200], "bench", checks)
+                best = min(best, time.process_time() - cpu0)
+            us = best / len(lines) * 1e6
+            out["full" if not suffix else suffix[1:]] = {
+                "checks": checks.label,
+                "cpu_us_per_patient": round(us, 1),
+                "patients_per_cpu_second": round(1e6 / us, 1),
+            }
+    finally:
+        rt.close()
+    return out
+
+
 def cohort(pack: CompiledPack, n: int, dask_workers: int, variants: bool = True) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="cdsrules-cohort-") as tmp:
         work = Path(tmp)
@@ -112,20 +163,18 @@ def cohort(pack: CompiledPack, n: int, dask_workers: int, variants: bool = True)
         synth_s = time.perf_counter() - started
         timeout = 60 + n * 0.05
         dask = ["--engine", "dask", "--workers", str(dask_workers)]
-        runs = {
-            "inprocess": _cohort_run(patients, work / "r1", [], timeout),
-            "dask": _cohort_run(patients, work / "r2", dask, timeout),
-        }
+        runs: dict[str, Any] = {}
         startup = None
-        if variants:  # the same without the invariant checks (differential check still on)
-            runs["inprocess_no_invariants"] = _cohort_run(patients, work / "r3", ["--no-invariants"], timeout)
-            runs["dask_no_invariants"] = _cohort_run(patients, work / "r4", [*dask, "--no-invariants"], timeout)
-            # Dask pays a fixed start (cluster, one pack compile per worker, the client's own compile):
-            # a 100-patient run is almost only that; the rest of the big run is per-patient work
+        for suffix, (flags, _) in MODES.items() if variants else [("", MODES[""])]:
+            runs[f"inprocess{suffix}"] = _cohort_run(patients, work / f"inprocess{suffix}", flags, timeout)
+            runs[f"dask{suffix}"] = _cohort_run(patients, work / f"dask{suffix}", [*dask, *flags], timeout)
+        if variants:
+            # Dask pays a fixed start (cluster, workers importing cdsrules and loading the pack): a
+            # 100-patient run is almost only that; the rest of the big run is per-patient work
             tiny = work / "tiny.jsonl"
             with patients.open(encoding="utf-8") as src, tiny.open("w", encoding="utf-8") as dst:
                 dst.writelines(line for i, line in enumerate(src) if i < TINY)
-            small = _cohort_run(tiny, work / "r5", dask, timeout)
+            small = _cohort_run(tiny, work / "tiny", dask, timeout)
             work_s = runs["dask"]["seconds"] - small["seconds"]
             rate = (n - TINY) / work_s if work_s > 0 else None
             startup = {
@@ -139,5 +188,6 @@ def cohort(pack: CompiledPack, n: int, dask_workers: int, variants: bool = True)
             "synth_seconds": round(synth_s, 2),
             "runs": runs,
             "dask_startup": startup,
+            "evaluate_lines_cpu": evaluate_lines_cpu(pack, patients, reps=3 if variants else 1),
             "evaluation_only_inprocess": evaluation_only(pack, patients),
         }

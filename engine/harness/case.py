@@ -116,17 +116,24 @@ class Checker:
         return case.truth
 
     def sent_sets(self, case: Case) -> dict[str, frozenset[str]]:
-        """The set fields as the generator (or, for foreign cohorts, the terminology) says they are."""
+        """The set fields as the generator (or, for foreign cohorts, the terminology) says they are.
+
+        Cached in the case (every flag invariant asks); callers must not change the sets.
+        """
+        cached: dict[str, frozenset[str]] | None = case.cache.get("sent_sets")
+        if cached is not None:
+            return cached
         term, truth, drug = self.pack.terminology, self.truth(case), self.drug(case)
         comeds = truth.comed_ingredients - {drug}
         conditions = frozenset(a for vs in truth.conditions for a in term.vs_ancestors.get(vs, frozenset({vs})))
-        return {
+        sets = case.cache["sent_sets"] = {
             "comed_ingredients": comeds,
             "comed_classes": term.classes_for(comeds),
             "allergy_ingredients": truth.allergy_ingredients,
             "allergy_classes": term.classes_for(truth.allergy_ingredients),
             "conditions": conditions,
         }
+        return sets
 
     def violation(
         self, name: str, case: Case, message: str, rule_ids: tuple[str, ...] = (), req: EvaluateRequest | None = None

@@ -82,10 +82,18 @@ def cohort(
     workers: Annotated[int, typer.Option(min=1, help="Workers of the LocalCluster (no --scheduler).")] = 2,
     partition_size: Annotated[int, typer.Option(min=1, help="Patients per Dask task.")] = 500,
     invariants: Annotated[bool, typer.Option(help="Check single-answer safety invariants.")] = True,
+    differential: Annotated[
+        bool, typer.Option(help="Compare every durable-rules answer with the reference evaluator.")
+    ] = True,
     rules: RulesOpt = BUNDLED_RULES,
 ) -> None:
-    """Evaluate a cohort and write an HTML report with plots and a JSON summary."""
-    from engine.harness.cohort import read_lines, run_inprocess
+    """Evaluate a cohort and write an HTML report with plots and a JSON summary.
+
+    By default every answer is checked (differential check and safety invariants); with
+    --no-differential --no-invariants only the engine's answers are counted, several times faster,
+    and the report says so.
+    """
+    from engine.harness.cohort import Checks, read_lines, run_inprocess
     from engine.harness.report import write_report
     from engine.harness.summary import build_summary, needs_attention
 
@@ -99,6 +107,7 @@ def cohort(
         _err(f"{patients}: no such file")
         raise typer.Exit(2)
     pack = _compile(rules)
+    checks = Checks(differential=differential, invariants=invariants)
     total = sum(1 for _ in read_lines(patients))
     started = time.perf_counter()
     n_workers = 0
@@ -116,17 +125,19 @@ def cohort(
                     workers,
                     partition_size,
                     advance,
-                    invariants,
+                    checks,
+                    pack,
                 )
             except (OSError, TimeoutError, RuntimeError) as exc:  # unreachable scheduler, pack mismatch
                 _err(f"dask ({scheduler or 'LocalCluster'}): {type(exc).__name__}: {exc}")
                 raise typer.Exit(2) from exc
         else:
-            stats = run_inprocess(pack, read_lines(patients), str(patients), advance, invariants=invariants)
+            stats = run_inprocess(pack, read_lines(patients), str(patients), advance, checks=checks)
     seconds = time.perf_counter() - started
     meta = {
         "source": str(patients),
         "engine": engine,
+        "checks": checks.label,
         "scheduler": scheduler or ("LocalCluster" if engine == "dask" else None),
         "workers": n_workers or None,
         "seconds": round(seconds, 3),
@@ -137,7 +148,7 @@ def cohort(
     r = summary["results"]
     typer.echo(
         f"{r['evaluated']} of {r['patients']} patients evaluated in {seconds:.1f} s "
-        f"({meta['patients_per_second']:.0f}/s); report: {html}; summary: {report / 'summary.json'}"
+        f"({meta['patients_per_second']:.0f}/s, {checks.label}); report: {html}; summary: {report / 'summary.json'}"
     )
     for w in summary["warnings"]:
         _err(f"warning: {w}")

@@ -1,11 +1,16 @@
 """Run a cohort on a Dask distributed cluster: partitions of patients, one compiled pack per worker.
 
 durable-rules is a C extension whose rulesets live in one process, so an ``Engine`` is never
-pickled. The rule pack travels as its YAML files (scattered once to every worker); each worker
-process compiles it the first time it sees that digest and keeps the ``Runtime`` for later
-partitions. The digest is checked after compiling, so a worker can never evaluate with a
-different pack than the client meant. Without a scheduler address a ``LocalCluster`` of worker
-processes is started and torn down around the run.
+pickled. Each worker process builds one ``Runtime`` (its own durable-rules rulesets) the first time
+it sees a pack digest and keeps it for later partitions, and the digest is checked, so a worker can
+never evaluate with a different pack than the client meant.
+
+How the pack travels depends on where the workers run. A ``LocalCluster`` (no scheduler address;
+started and torn down around the run) runs this very installation, so the client's compiled
+``CompiledPack`` (plain Python data, ~0.7 MB pickled, milliseconds to load) is scattered to it:
+compiling the YAML again took 1.3-3 s per worker, most of a small run's fixed start (issue 8).
+Workers of a remote scheduler may run another build of cdsrules, so they get the YAML files and
+compile them with their own compiler; the digest check then proves they read the same files.
 """
 
 from __future__ import annotations
@@ -17,8 +22,9 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from engine.compiler.model import CompiledPack
 from engine.compiler.pack import compile_ruleset
-from engine.harness.cohort import CohortStats, Line, Runtime, evaluate_lines
+from engine.harness.cohort import FULL, Checks, CohortStats, Line, Runtime, evaluate_lines
 
 _RUNTIMES: dict[str, Runtime] = {}
 _LOCK = threading.Lock()
@@ -34,29 +40,33 @@ def pack_files(root: Path) -> dict[str, bytes]:
     }
 
 
-def worker_runtime(files: dict[str, bytes], digest: str) -> Runtime:
-    """This process's compiled pack for ``digest``, compiled once from ``files``."""
+def _compile_files(files: dict[str, bytes]) -> CompiledPack:
+    root = Path(tempfile.mkdtemp(prefix="cdsrules-pack-")) / "rules"
+    for rel, data in files.items():
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    return compile_ruleset(root)
+
+
+def worker_runtime(pack: CompiledPack | dict[str, bytes], digest: str) -> Runtime:
+    """This process's runtime for ``digest``: from the compiled pack, or compiled once from its files."""
     with _LOCK:
         rt = _RUNTIMES.get(digest)
         if rt is None:
-            root = Path(tempfile.mkdtemp(prefix="cdsrules-pack-")) / "rules"
-            for rel, data in files.items():
-                target = root / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
-            pack = compile_ruleset(root)
-            if pack.digest != digest:
-                raise RuntimeError(f"worker compiled {pack.digest}, client sent {digest}")
-            rt = Runtime.build(pack)
+            compiled = pack if isinstance(pack, CompiledPack) else _compile_files(pack)
+            if compiled.digest != digest:
+                raise RuntimeError(f"worker compiled {compiled.digest}, client sent {digest}")
+            rt = Runtime.build(compiled)
             _RUNTIMES[digest] = rt
         return rt
 
 
 def evaluate_partition(
-    files: dict[str, bytes], digest: str, lines: list[Line], source: str, invariants: bool
+    pack: CompiledPack | dict[str, bytes], digest: str, lines: list[Line], source: str, checks: Checks
 ) -> dict[str, Any]:
     """The task each worker runs; returns plain data (``CohortStats.to_state``)."""
-    return evaluate_lines(worker_runtime(files, digest), lines, source, invariants).to_state()
+    return evaluate_lines(worker_runtime(pack, digest), lines, source, checks).to_state()
 
 
 def partitions(lines: Iterable[Line], size: int) -> Iterator[list[Line]]:
@@ -94,9 +104,16 @@ def run_dask(
     workers: int = 2,
     partition_size: int = 500,
     progress: Callable[[int], None] | None = None,
-    invariants: bool = True,
+    checks: Checks = FULL,
+    pack: CompiledPack | None = None,
 ) -> tuple[CohortStats, int]:
-    """(merged statistics, number of workers that were available)."""
+    """(merged statistics, number of workers that were available).
+
+    ``pack``: the client's compiled pack of ``rules_root``; a LocalCluster's workers use it instead
+    of compiling the files again (remote workers always compile the files).
+    """
+    if pack is not None and pack.digest != digest:
+        raise RuntimeError(f"the compiled pack is {pack.digest}, not {digest}")
     import dask
     import dask.distributed
 
@@ -115,11 +132,12 @@ def run_dask(
     else:
         client = dd.Client(scheduler)
     try:
-        [files] = client.scatter([pack_files(rules_root)], broadcast=True)
+        shipped = pack if pack is not None and cluster is not None else pack_files(rules_root)
+        [shipped_future] = client.scatter([shipped], broadcast=True)
         sizes: dict[Any, int] = {}
         futures = []
         for part in partitions(lines, partition_size):
-            fut = client.submit(evaluate_partition, files, digest, part, source, invariants, pure=False)
+            fut = client.submit(evaluate_partition, shipped_future, digest, part, source, checks, pure=False)
             sizes[fut.key] = len(part)
             futures.append(fut)
         total = CohortStats()

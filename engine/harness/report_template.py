@@ -29,6 +29,10 @@ details { margin: .4em 0; }
  {{ r.input_errors }} invalid, {{ r.evaluation_errors }} evaluation errors</td></tr>
 <tr><th>run</th><td>{{ meta.engine }}{% if meta.workers %}, {{ meta.workers }} worker(s){% endif %};
  {{ '%.1f' % meta.seconds }} s, {{ '%.0f' % meta.patients_per_second }} patients/s</td></tr>
+<tr><th>checks</th><td{% if not (r.checks.differential and r.checks.invariants) %} class="bad"{% endif %}>
+ differential check: {{ r.checks.differential }} patients;
+ safety invariants: {{ r.checks.invariants }} patients
+ {% if r.checks.invariant_names %}({{ r.checks.invariant_names|join(', ') }}){% endif %}</td></tr>
 </table>
 {% if warnings %}<div class="warn"><strong>Warnings</strong><ul>
 {% for w in warnings %}<li>{{ w }}</li>{% endfor %}</ul>
@@ -42,11 +46,13 @@ that withholds); it is never a default dose.</p>
 
 <h2>Safety checks</h2>
 <p>Engine disagreements (durable-rules vs reference evaluator):
-{% if r.disagreement_count %}<strong class="bad">{{ r.disagreement_count }}</strong>
-{% else %}<span class="ok">none</span>{% endif %}.
-Safety-invariant violations (single-answer invariants on every patient):
-{% if r.invariant_violations %}<strong class="bad">{{ r.invariant_violations.values()|sum }}</strong>
-{% else %}<span class="ok">none</span>{% endif %}.</p>
+{% if r.disagreement_count is none %}<strong class="bad">not checked</strong> (run with --no-differential)
+{% elif r.disagreement_count %}<strong class="bad">{{ r.disagreement_count }}</strong>
+{% else %}<span class="ok">none</span> in {{ r.checks.differential }} patients{% endif %}.
+Safety-invariant violations (single-answer invariants):
+{% if r.invariant_violations is none %}<strong class="bad">not checked</strong> (run with --no-invariants)
+{% elif r.invariant_violations %}<strong class="bad">{{ r.invariant_violations.values()|sum }}</strong>
+{% else %}<span class="ok">none</span> in {{ r.checks.invariants }} patients{% endif %}.</p>
 {% if r.invariant_violations %}<table><tr><th>invariant | drug</th><th>patients</th></tr>
 {% for k, n in r.invariant_violations.items() %}<tr><td>{{ k }}</td><td class="n">{{ n }}</td></tr>{% endfor %}</table>
 <details><summary>Examples</summary><table><tr><th>id</th><th>invariant</th><th>message</th><th>rules</th></tr>

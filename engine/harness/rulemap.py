@@ -54,6 +54,7 @@ class DrugMap:
         self.drug = drug
         self.rules = rules
         self._triggers: dict[tuple[str, str], frozenset[str]] = {}
+        self._reaching: dict[tuple[str, ...], tuple[CompiledRule, ...]] = {}
 
     def deriving(self, name: str, values: Iterable[str]) -> list[CompiledRule]:
         """Derivation rules that assert ``name`` with one of ``values``."""
@@ -72,6 +73,14 @@ class DrugMap:
 
     def reaches(self, rule: CompiledRule, fields: Iterable[str]) -> bool:
         return any(self.cached_triggers(rule, f) for f in fields)
+
+    def reaching(self, fields: tuple[str, ...]) -> tuple[CompiledRule, ...]:
+        """The drug's rules (in pack order) that can fire through ``fields``; cached, as invariants
+        ask this for every patient and most rules reach none of a given invariant's fields."""
+        found = self._reaching.get(fields)
+        if found is None:
+            found = self._reaching[fields] = tuple(r for r in self.rules.rules if self.reaches(r, fields))
+        return found
 
     def cached_triggers(self, rule: CompiledRule, field: str) -> frozenset[str]:
         key = (rule.id, field)

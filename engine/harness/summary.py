@@ -5,6 +5,10 @@ in-process run); ``meta`` holds how the run was made (engine, workers, seconds, 
 Rules that never fired are listed under ``warnings``: across 10,000 patients a rule that never
 fires is either unreachable, or about a population the cohort does not contain, and a reviewer
 must know which.
+
+``results.checks`` says how many patients each check ran on, counted while they ran (not taken
+from the command line). A check that ran on no patient reports its result as ``null``, never as
+zero, and adds a warning, so an evaluation-only report cannot be read as a clean checked one.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections import defaultdict
 from typing import Any
 
 from engine.compiler.model import SHARED, CompiledPack
+from engine.harness.invariants import SINGLE_ANSWER
 from schemas.common import CATEGORIES
 
 SEVERITIES = ("critical", "warning", "info")
@@ -64,6 +69,8 @@ def build_summary(state: dict[str, Any], pack: CompiledPack, meta: dict[str, Any
     if unordered:
         warnings.append(f"no patient ordered {', '.join(unordered)}: their rules could not fire")
 
+    checked = counts.get("checks", {})
+    differential, invariants = checked.get("differential", 0), checked.get("invariants", 0)
     disagreements = lists.get("disagreements", [])
     violations = counts.get("violations", {})
     input_errors = lists.get("input_errors", [])
@@ -73,6 +80,11 @@ def build_summary(state: dict[str, Any], pack: CompiledPack, meta: dict[str, Any
         "evaluated": evaluated,
         "input_errors": len(input_errors),
         "evaluation_errors": len(eval_errors),
+        "checks": {
+            "differential": differential,
+            "invariants": invariants,
+            "invariant_names": list(SINGLE_ANSWER) if invariants else [],
+        },
         "drugs": drugs,
         "rules": {
             "total": len(pack.rules),
@@ -84,12 +96,20 @@ def build_summary(state: dict[str, Any], pack: CompiledPack, meta: dict[str, Any
         "missing_data_patient_count": len(lists.get("missing_patients", [])),
         "unrecognized": dict(sorted(counts.get("unrecognized", {}).items(), key=lambda kv: (-kv[1], kv[0]))[:100]),
         "disagreements": disagreements[:MAX_LISTED],
-        "disagreement_count": len(disagreements),
-        "invariant_violations": violations,
+        "disagreement_count": len(disagreements) if differential else None,
+        "invariant_violations": violations if invariants else None,
         "invariant_violation_examples": lists.get("violation_examples", [])[:MAX_LISTED],
         "input_error_examples": input_errors[:MAX_LISTED],
         "evaluation_error_examples": eval_errors[:MAX_LISTED],
     }
+    if evaluated and not differential:
+        warnings.append("differential check not run: no answer was compared with the reference evaluator")
+    elif differential < evaluated:
+        warnings.append(f"differential check ran on {differential} of {evaluated} evaluated patients")
+    if evaluated and not invariants:
+        warnings.append("safety invariants not run: no answer was checked against them")
+    elif invariants < evaluated:
+        warnings.append(f"safety invariants ran on {invariants} of {evaluated} evaluated patients")
     if disagreements:
         warnings.append(f"durable-rules and the reference evaluator disagree on {len(disagreements)} patient(s)")
     if violations:

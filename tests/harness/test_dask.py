@@ -1,10 +1,16 @@
-"""The Dask path gives exactly the in-process answer (LocalCluster, 2 worker processes)."""
+"""The Dask path gives exactly the in-process answer (LocalCluster, 2 worker processes).
+
+Both ways a pack can reach the workers are run: the client's compiled pack (what the CLI ships to a
+LocalCluster) and the YAML files each worker compiles (what remote workers get).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from engine.harness.cohort import read_lines, run_inprocess
+import pytest
+
+from engine.harness.cohort import Checks, read_lines, run_inprocess
 from engine.harness.dask_runner import pack_files, partitions, run_dask
 from engine.harness.summary import build_summary
 from engine.harness.synth import Generator, write_jsonl
@@ -14,17 +20,27 @@ from tests.harness.conftest import PACK
 N = 600
 
 
-def test_dask_localcluster_equals_in_process(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("ship_pack", "checks"), [(True, Checks()), (False, Checks(invariants=False))])
+def test_dask_localcluster_equals_in_process(tmp_path: Path, ship_pack: bool, checks: Checks) -> None:
     path = tmp_path / "patients.jsonl"
     write_jsonl(Generator(PACK, 21).cohort(N), path)
     done: list[int] = []
     stats, workers = run_dask(
-        BUNDLED_RULES, PACK.digest, read_lines(path), str(path), workers=2, partition_size=100, progress=done.append
+        BUNDLED_RULES,
+        PACK.digest,
+        read_lines(path),
+        str(path),
+        workers=2,
+        partition_size=100,
+        progress=done.append,
+        checks=checks,
+        pack=PACK if ship_pack else None,
     )
     assert workers == 2
     assert sorted(done) == [100] * 6
-    local = run_inprocess(PACK, read_lines(path), str(path))
+    local = run_inprocess(PACK, read_lines(path), str(path), checks=checks)
     assert stats.to_state() == local.to_state()
+    assert stats.to_state()["counts"]["checks"]["differential"] == N
     meta = {"source": "t", "engine": "x", "workers": None, "seconds": 1.0, "patients_per_second": 1.0}
     dask_results = build_summary(stats.to_state(), PACK, meta)["results"]
     assert dask_results == build_summary(local.to_state(), PACK, meta)["results"]
@@ -39,6 +55,10 @@ def test_pack_travels_as_files_with_the_same_digest(tmp_path: Path) -> None:
     rt = worker_runtime(files, PACK.digest)
     assert rt.pack.digest == PACK.digest and sorted(rt.pack.drugs) == sorted(PACK.drugs)
     assert worker_runtime(files, PACK.digest) is rt  # compiled once per process
+    with pytest.raises(RuntimeError, match="client sent sha256:not-this-one"):
+        worker_runtime(files, "sha256:not-this-one")
+    with pytest.raises(RuntimeError, match="client sent sha256:not-this-one"):
+        worker_runtime(PACK, "sha256:not-this-one")
 
 
 def test_partitions_keep_every_line_once() -> None:
