@@ -10,8 +10,6 @@ critical, warning, info.
 
 from __future__ import annotations
 
-import copy
-import re
 import uuid
 from typing import Any
 
@@ -44,12 +42,17 @@ MISSING_WORDS = {
     "pregnancy-status": "pregnancy status",
     "breastfeeding-status": "breastfeeding status",
 }
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")
+_MD_SPECIAL = "\\`*_[]<>|#"
+_MD_CHARS = frozenset(_MD_SPECIAL)
+_MD_ESCAPES = str.maketrans({c: "\\" + c for c in _MD_SPECIAL})
 
 
 def md(value: object) -> str:
     """Data from the EHR, escaped so it cannot turn into Markdown links or formatting."""
-    return _MD_SPECIAL.sub(r"\\\1", str(value))
+    s = str(value)
+    # ~50 calls per CDS Hooks call: most values have nothing to escape, and the set check finds
+    # that without building a new string; where there is, one translate pass (no regex) does it.
+    return s.translate(_MD_ESCAPES) if not _MD_CHARS.isdisjoint(s) else s
 
 
 def times_words(n: float) -> str:
@@ -132,13 +135,26 @@ def finding_card(ev: Evaluated, f: Finding, profile: FhirProfile, suggestion: Su
     return _card(summary(ev.target.ingredient, f.summary), f.severity, detail, source, suggestion)
 
 
+def _json_copy(value: Any) -> Any:
+    """A deep copy of a parsed JSON document (dicts, lists and immutable scalars).
+
+    ``copy.deepcopy`` does the same for a MedicationRequest at about three times the CPU: it keeps
+    a memo for shared and cyclic objects, which JSON from a request cannot contain.
+    """
+    if isinstance(value, dict):
+        return {k: _json_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_copy(v) for v in value]
+    return value
+
+
 def dose_update(ev: Evaluated, dose: DoseSuggestion) -> Suggestion | None:
     """Update the draft order to the suggested start: same resource, new dosageInstruction."""
     order = ev.target.order
     if order.ref is None:
         return None
     s = dose.start
-    resource = copy.deepcopy(order.resource)
+    resource = _json_copy(order.resource)
     old = obj(as_list(resource.get("dosageInstruction")))
     dosage: dict[str, Any] = {
         "text": f"{s.dose_mg:g} mg {times_words(s.times_per_day)}",

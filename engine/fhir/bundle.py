@@ -45,11 +45,14 @@ def unpack(doc: Any, into: Unpacked | None = None, depth: int = 0) -> Unpacked:
         for item in doc:
             unpack(item, out, depth)
         return out
-    if not isinstance(doc, dict) or not text(doc.get("resourceType")):
+    if not isinstance(doc, dict):
         return out
-    if is_operation_outcome(doc):
+    rtype = doc.get("resourceType")  # read once: this runs for every resource of every call
+    if not text(rtype):
+        return out
+    if rtype == "OperationOutcome":
         out.outcomes.append(doc)
-    elif is_bundle(doc):
+    elif rtype == "Bundle":
         if depth >= MAX_DEPTH:
             return out
         for entry in as_list(doc.get("entry")):
@@ -95,11 +98,21 @@ class ReferenceIndex:
     """Resolve ``Type/id``, absolute URLs, ``urn:uuid:`` fullUrls and ``#contained`` references."""
 
     def __init__(self, resources: Iterable[dict[str, Any]], full_urls: dict[str, dict[str, Any]] | None = None) -> None:
-        self._by_key: dict[str, dict[str, Any]] = dict(full_urls or {})
-        for r in resources:
-            rtype, rid = text(r.get("resourceType")), text(r.get("id"))
-            if rtype and rid:
-                self._by_key.setdefault(f"{rtype}/{rid}", r)
+        # The ``Type/id`` keys are built on the first lookup: most calls resolve no reference at
+        # all (drugs come as codes), and keying every resource was a visible part of a call's CPU.
+        self._resources = list(resources)
+        self._full_urls = dict(full_urls or {})
+        self._keys: dict[str, dict[str, Any]] | None = None
+
+    def _by_key(self) -> dict[str, dict[str, Any]]:
+        if self._keys is None:
+            keys = self._full_urls
+            for r in self._resources:
+                rtype, rid = text(r.get("resourceType")), text(r.get("id"))
+                if rtype and rid:
+                    keys.setdefault(f"{rtype}/{rid}", r)
+            self._keys = keys
+        return self._keys
 
     def resolve(self, reference: Any, container: dict[str, Any] | None = None) -> dict[str, Any] | None:
         ref = text(obj(reference).get("reference")) if isinstance(reference, dict) else text(reference)
@@ -110,11 +123,12 @@ class ReferenceIndex:
                 if isinstance(contained, dict) and text(contained.get("id")) == ref[1:]:
                     return contained
             return None
-        if ref in self._by_key:
-            return self._by_key[ref]
+        by_key = self._by_key()
+        if ref in by_key:
+            return by_key[ref]
         parts = ref.rstrip("/").split("/")
         if "_history" in parts:  # Type/id/_history/vid
             parts = parts[: parts.index("_history")]
         if len(parts) >= 2:
-            return self._by_key.get(f"{parts[-2]}/{parts[-1]}")
+            return by_key.get(f"{parts[-2]}/{parts[-1]}")
         return None

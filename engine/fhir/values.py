@@ -36,8 +36,8 @@ def obj(value: Any) -> dict[str, Any]:
 
 def text(value: Any) -> str | None:
     """A non-empty stripped string, or ``None``."""
-    if isinstance(value, str) and value.strip():
-        return value.strip()
+    if isinstance(value, str):
+        return value.strip() or None  # one strip, not two: called ~80 times per CDS Hooks call
     return None
 
 
