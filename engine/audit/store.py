@@ -37,7 +37,6 @@ from sqlalchemy.pool import StaticPool
 from engine.audit import migrate
 from engine.audit.models import Base, DecisionRow, DecisionRuleRow, FeedbackRow
 from engine.audit.redact import without_secrets
-from engine.audit.sqlite_writes import Checkpointer, WriteGate
 from engine.errors import CdsRulesError, InputError, InputProblem
 from engine.observability import metrics
 from engine.observability.logs import bind
@@ -109,13 +108,10 @@ class AuditStore:
         parsed = make_url(self.url)
         # A ping per checkout finds connections a server dropped; an embedded file has none to drop.
         kwargs: dict[str, Any] = {"pool_pre_ping": parsed.get_backend_name() != "sqlite"}
-        sqlite_file: Path | None = None
         if parsed.get_backend_name() == "sqlite":
             db = parsed.database
             if db and db != ":memory:":
-                if not db.startswith("file:"):  # a URI filename is SQLite's to resolve: no gate
-                    sqlite_file = Path(db)
-                    sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+                Path(db).parent.mkdir(parents=True, exist_ok=True)
             else:  # one shared connection, or every connection would see its own empty database
                 kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
         # pydantic-core's encoder writes the same JSON as ``json.dumps`` at a fifth of the CPU; the
@@ -124,21 +120,15 @@ class AuditStore:
         self.engine: SqlEngine = create_engine(self.url, **kwargs)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        if sqlite_file is not None:  # checkpoints move to a thread (engine/audit/sqlite_writes.py)
-            event.listen(self.engine, "connect", _no_autocheckpoint)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._insert_decision = insert(cast(Table, DecisionRow.__table__))
         self._insert_rules = insert(cast(Table, DecisionRuleRow.__table__))
-        # SQLite writers queue on a gate instead of sleeping in SQLite's busy handler, and the log is
-        # checkpointed in the background (why: engine/audit/sqlite_writes.py); PostgreSQL needs neither.
-        self._write_gate: AbstractContextManager[Any] = nullcontext()
-        self._checkpointer: Checkpointer | None = None
-        if sqlite_file is not None:
-            gate = WriteGate(sqlite_file)
-            self._write_gate = gate
-            self._checkpointer = Checkpointer(self.engine, gate)
-        elif self.engine.dialect.name == "sqlite":  # in memory: one shared connection
-            self._write_gate = threading.Lock()
+        # SQLite has one writer at a time and its busy handler sleeps in growing steps (1, 2, 5, 10 ms
+        # ...) while it waits, which is where the latency tails under load came from; queueing this
+        # process's writers on a lock instead leaves only other processes to wait on the file lock.
+        self._write_lock: AbstractContextManager[Any] = (
+            threading.Lock() if self.engine.dialect.name == "sqlite" else nullcontext()
+        )
 
     @property
     def backend(self) -> str:
@@ -196,7 +186,7 @@ class AuditStore:
         try:
             # Core statements, not the ORM unit of work: one INSERT and one executemany in one
             # transaction cost under half the CPU, and the audit write is the largest part of a request.
-            with self._write_gate, self.engine.begin() as conn:
+            with self._write_lock, self.engine.begin() as conn:
                 conn.execute(self._insert_decision, decision)
                 if rule_rows:
                     conn.execute(self._insert_rules, rule_rows)
@@ -334,11 +324,6 @@ class AuditStore:
             return int(session.scalar(select(func.count()).select_from(DecisionRow)) or 0)
 
     def dispose(self) -> None:
-        if self._checkpointer is not None:
-            self._checkpointer.stop()
-            self._checkpointer = None
-        if isinstance(self._write_gate, WriteGate):
-            self._write_gate.close()
         self.engine.dispose()
 
 
@@ -356,13 +341,6 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.close()
-
-
-def _no_autocheckpoint(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA wal_autocheckpoint=0")
-    cur.execute("PRAGMA journal_size_limit=67108864")  # a log restarted after a burst shrinks back to 64 MB
     cur.close()
 
 
