@@ -8,27 +8,12 @@ the shared rule that derives them ("renal_band is moderate: Renal function 30 to
 
 from __future__ import annotations
 
-from engine.compiler.conditions import Test, count_field
+from typing import assert_never
+
+from engine.compiler.language import FIELDS, AllOf, AnyOf, Cmp, Kind, Node, count_field, kind_of
 from engine.compiler.model import CompiledPack, CompiledRule
 from schemas.rulefile import DoseAction, Then
 
-_LABEL = {
-    "age_years": ("age", " years"),
-    "weight_kg": ("weight", " kg"),
-    "height_cm": ("height", " cm"),
-    "renal_ml_min": ("renal function", " mL/min"),
-    "crcl_ml_min": ("creatinine clearance", " mL/min"),
-    "egfr_ml_min": ("eGFR", " mL/min"),
-}
-_SYM = {"eq": "=", "ne": "≠", "lt": "<", "lte": "≤", "gt": ">", "gte": "≥"}
-_NEG = {"eq": "ne", "ne": "eq", "lt": "gte", "lte": "gt", "gt": "lte", "gte": "lt"}
-_SET_WORDS = {
-    "conditions": "conditions",
-    "comed_ingredients": "co-medications",
-    "comed_classes": "co-medication classes",
-    "allergy_ingredients": "allergies",
-    "allergy_classes": "allergy classes",
-}
 _APPLIES = {"start": "the order starts the drug", "stop": "the order stops the drug", "any": "any order"}
 
 
@@ -63,57 +48,68 @@ class Explainer:
         meaning = "; ".join(self._derived_title.get((name, v), v) for v in values)
         return f"{name} {verb} {joined} ({meaning})"
 
-    def _number(self, field: str, op: str, value: float) -> str:
+    def _label(self, field: str) -> tuple[str, str]:
+        """How a field is named in text, and its unit with a leading space ("age", " years")."""
+        spec = FIELDS.get(field)
+        if spec is None:
+            return field, ""
+        return spec.said, f" {spec.unit}" if spec.unit else ""
+
+    def _number(self, field: str, symbol: str, value: float) -> str:
         if field in self._count_class:
-            return f"number of {self._count_class[field]} co-medications {_SYM[op]} {value:g}"
-        label, unit = _LABEL.get(field, (field, ""))
-        return f"{label} {_SYM[op]} {value:g}{unit}"
+            return f"number of {self._count_class[field]} co-medications {symbol} {value:g}"
+        label, unit = self._label(field)
+        return f"{label} {symbol} {value:g}{unit}"
 
-    def test(self, t: Test) -> str:
-        if t.op == "any_of":
-            return "any of: " + "; ".join(self.test(c) for c in t.children)
-        if t.op == "all_of":
-            label, unit = _LABEL.get(t.children[0].field, (t.children[0].field, ""))
-            return f"{label} " + " and ".join(f"{_SYM[c.op]} {c.value:g}" for c in t.children) + unit
-        if t.op in _SYM and isinstance(t.value, float):
-            return self._number(t.field, t.op, t.value)
-        if t.op == "known":
-            return f"{_LABEL.get(t.field, (t.field, ''))[0]} {'is known' if t.value else 'is not known'}"
-        if t.field in _SET_WORDS:
-            where = _SET_WORDS[t.field]
-            if t.op == "includes":
-                return f"{where} include {t.value}"
-            if t.op == "includes_any":
-                return f"{where} include any of {', '.join(t.value)}"
-            return f"{where} do not include {t.value}"
-        if t.op == "eq":
-            return f"{t.field} is {t.value}"
-        if t.op == "in":
-            return f"{t.field} is {' or '.join(t.value)}"
-        return f"{t.field} is not {' nor '.join(t.value)}"
+    def test(self, node: Node) -> str:
+        match node:
+            case AnyOf(children=kids):
+                return "any of: " + "; ".join(self.test(c) for c in kids)
+            case AllOf(children=kids):
+                number = _one_number(kids)
+                if number is None:
+                    return "all of: " + "; ".join(self.test(c) for c in kids)
+                field, parts = number
+                label, unit = self._label(field)
+                return f"{label} " + " and ".join(f"{c.spec.symbol} {v:g}" for c, v in parts) + unit
+            case Cmp():
+                return self._cmp(node, negate=False)
+            case _:
+                assert_never(node)
 
-    def negated(self, t: Test) -> str:
-        if t.op == "any_of":
-            return "none of: " + "; ".join(self.test(c) for c in t.children)
-        if t.op == "all_of":
-            parts = " or ".join(self._number(c.field, _NEG[c.op], c.value) for c in t.children)
-            return f"{parts}, or {_LABEL.get(t.children[0].field, ('the value', ''))[0]} is not known"
-        if t.op in _SYM and isinstance(t.value, float):
-            label = _LABEL.get(t.field, (t.field, ""))[0] if t.field not in self._count_class else "the count"
-            return f"{self._number(t.field, _NEG[t.op], t.value)}, or {label} is not known"
-        if t.op == "known":
-            return self.test(Test(t.field, "known", not t.value))
-        if t.field in _SET_WORDS:
-            where = _SET_WORDS[t.field]
-            if t.op == "includes":
-                return f"{where} do not include {t.value}"
-            if t.op == "includes_any":
-                return f"{where} include none of {', '.join(t.value)}"
-            return f"{where} include {t.value}"
-        values = (t.value,) if t.op == "eq" else tuple(t.value)
-        if t.op == "not_in":
-            return f"{t.field} is {' or '.join(values)}"
-        return f"{t.field} is not {' nor '.join(values)}"
+    def negated(self, node: Node) -> str:
+        match node:
+            case AnyOf(children=kids):
+                return "none of: " + "; ".join(self.test(c) for c in kids)
+            case AllOf(children=kids):
+                number = _one_number(kids)
+                if number is None:
+                    return "not all of: " + "; ".join(self.test(c) for c in kids)
+                field, parts = number
+                failing = " or ".join(self._number(field, c.spec.negated_symbol(), v) for c, v in parts)
+                return f"{failing}, or {self._label(field)[0] if field in FIELDS else 'the value'} is not known"
+            case Cmp():
+                return self._cmp(node, negate=True)
+            case _:
+                assert_never(node)
+
+    def _cmp(self, t: Cmp, *, negate: bool) -> str:
+        spec, value = t.spec, t.value
+        label = self._label(t.field)[0]
+        match value:
+            case bool():  # known: true|false; "does not fire when" says the opposite
+                return f"{label} {spec.phrase(negate=value == negate).verb}"
+            case float():
+                if not negate:
+                    return self._number(t.field, spec.symbol, value)
+                who = "the count" if t.field in self._count_class else label
+                return f"{self._number(t.field, spec.negated_symbol(), value)}, or {who} is not known"
+            case str() | tuple():
+                # enumerated fields are shown by the name authors write: "hepatic_impairment is moderate"
+                subject = t.field if kind_of(t.field) == Kind.ENUM else label
+                return spec.phrase(negate=negate).say(subject, t.values)
+            case _:
+                assert_never(value)
 
     # ---- actions ------------------------------------------------------------------------------
 
@@ -152,3 +148,12 @@ def dose_text(d: DoseAction) -> str:
     if d.titration:
         parts.append(f"titration: {d.titration}")
     return "dose: " + "; ".join(parts)
+
+
+def _one_number(kids: tuple[Node, ...]) -> tuple[str, list[tuple[Cmp, float]]] | None:
+    """The field and comparisons of an ``all_of`` of number tests on one field (``{gte: 2, lt: 8}``)."""
+    parts = [(k, k.value) for k in kids if isinstance(k, Cmp) and isinstance(k.value, float)]
+    fields = {k.field for k, _ in parts}
+    if len(parts) != len(kids) or len(fields) != 1:
+        return None
+    return fields.pop(), parts

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import assert_never
 
-from engine.compiler.conditions import NUMBER_OPS, Test
+from engine.compiler.language import FIELDS, AllOf, AnyOf, Cmp, Node
 from engine.compiler.model import CompiledPack, CompiledRule
-from engine.compiler.regions import DIALYSIS, MISSING, NON_NEGATIVE, Region, from_op, intersect
+from engine.compiler.regions import DIALYSIS, MISSING, NON_NEGATIVE, Region, intersect
 
-HEPATIC_ORDER = ("none", "mild", "moderate", "severe")
+HEPATIC = FIELDS["hepatic_impairment"]
+HEPATIC_ORDER = tuple(v for v in HEPATIC.values if v != "unknown")
+DIALYSIS_FIELD = FIELDS["on_dialysis"]
 
 
 @dataclass(frozen=True)
@@ -30,22 +33,18 @@ class Dimension:
         return field == self.name or (self.name == "renal_ml_min" and field == "on_dialysis")
 
 
-def _numeric(name: str, label: str, *extra: str) -> Dimension:
-    return Dimension(name, label, True, Region(NON_NEGATIVE, frozenset({MISSING, *extra})))
+def _numeric(name: str, *extra: str) -> Dimension:
+    spec = FIELDS[name]
+    return Dimension(name, f"{spec.said} ({spec.unit})", True, Region(NON_NEGATIVE, frozenset({MISSING, *extra})))
 
 
 DIMENSIONS: tuple[Dimension, ...] = (
-    _numeric("renal_ml_min", "renal function (mL/min)", DIALYSIS),
-    _numeric("crcl_ml_min", "creatinine clearance (mL/min)"),
-    _numeric("egfr_ml_min", "eGFR (mL/min)"),
-    _numeric("age_years", "age (years)"),
-    _numeric("weight_kg", "weight (kg)"),
-    Dimension(
-        "hepatic_impairment",
-        "hepatic impairment",
-        False,
-        Region((), frozenset({*HEPATIC_ORDER, "unknown"})),
-    ),
+    _numeric("renal_ml_min", DIALYSIS),
+    _numeric("crcl_ml_min"),
+    _numeric("egfr_ml_min"),
+    _numeric("age_years"),
+    _numeric("weight_kg"),
+    Dimension(HEPATIC.name, HEPATIC.said, False, Region((), frozenset(HEPATIC.values))),
 )
 BY_NAME = {d.name: d for d in DIMENSIONS}
 
@@ -73,7 +72,7 @@ class Projector:
     def translates(self, name: str) -> bool:
         return name in self._derived
 
-    def _projection(self, tests: Iterable[Test]) -> Region | None:
+    def _projection(self, tests: Iterable[Node]) -> Region | None:
         """A derivation's band on this dimension, its other conditions set aside (None if it has none here).
 
         ``shared.renal-band.severe`` tests renal_ml_min < 30, not on dialysis, and no dialysis on the
@@ -83,43 +82,52 @@ class Projector:
         region = self.dim.universe
         touched = False
         for t in tests:
-            piece = self.exact(t)
-            if piece is None and t.op == "any_of":
-                kids = [k for k in (self.exact(c) for c in t.children) if k is not None]
-                piece = _union(kids) if kids else None
+            piece = self._sufficient(t)
             if piece is not None:
                 region = region & piece
                 touched = True
         return region if touched else None
 
-    def exact(self, t: Test) -> Region | None:
-        """The region where ``t`` holds, when ``t`` depends on this dimension only; else None."""
-        if t.op in ("any_of", "all_of"):
-            kids = [self.exact(c) for c in t.children]
-            if any(k is None for k in kids):
+    def _sufficient(self, node: Node) -> Region | None:
+        """``exact``, or for an ``any_of`` mixing dimensions the union of its own-dimension branches."""
+        piece = self.exact(node)
+        if piece is None and isinstance(node, AnyOf):
+            kids = [k for k in (self.exact(c) for c in node.children) if k is not None]
+            piece = _union(kids) if kids else None
+        return piece
+
+    def exact(self, node: Node) -> Region | None:
+        """The region where ``node`` holds, when it depends on this dimension only; else None."""
+        match node:
+            case AnyOf(children=kids) | AllOf(children=kids):
+                regions = [self.exact(c) for c in kids]
+                known = [r for r in regions if r is not None]
+                if len(known) < len(regions) or not known:
+                    return None
+                out = known[0]
+                for r in known[1:]:
+                    out = (out | r) if isinstance(node, AnyOf) else (out & r)
+                return out
+            case Cmp():
+                return self._cmp(node) if self.dim.owns(node.field) else None
+            case _:
+                assert_never(node)
+
+    def _cmp(self, t: Cmp) -> Region | None:
+        spec = t.spec
+        if t.field == DIALYSIS_FIELD.name:
+            if spec.admits is None:
                 return None
-            out = kids[0]
-            for k in kids[1:]:
-                out = (out | k) if t.op == "any_of" else (out & k)  # type: ignore[operator]
-            return out
-        if not self.dim.owns(t.field):
-            return None
-        if t.field == "on_dialysis":
-            allowed = {t.value} if t.op == "eq" else set(t.value)
-            if t.op == "not_in":
-                allowed = {"true", "false", "unknown"} - allowed
+            allowed = spec.admits(frozenset(DIALYSIS_FIELD.values), t.values)
             rest = self.dim.universe - Region((), frozenset({DIALYSIS}))
             out = Region((), frozenset({DIALYSIS})) if "true" in allowed else Region()
             return out | rest if allowed & {"false", "unknown"} else out
         if not self.dim.numeric:
-            values = {t.value} if t.op == "eq" else set(t.value)
-            if t.op == "not_in":
-                values = set(self.dim.universe.tokens) - values
-            return Region((), frozenset(values))
-        if t.op == "known":
+            return Region((), spec.admits(self.dim.universe.tokens, t.values)) if spec.admits else None
+        if isinstance(t.value, bool):  # known: true|false
             return Region(NON_NEGATIVE) if t.value else Region((), frozenset({MISSING}))
-        if t.op in NUMBER_OPS:
-            return Region(intersect(from_op(t.op, float(t.value)), NON_NEGATIVE))
+        if spec.interval is not None and isinstance(t.value, float):
+            return Region(intersect(spec.interval(t.value), NON_NEGATIVE))
         return None
 
     def derived(self, name: str, values: tuple[str, ...]) -> Region | None:
@@ -150,10 +158,7 @@ class Projector:
         out = self.dim.universe
         touched = False
         for t in rule.patient_tests:
-            piece = self.exact(t)
-            if piece is None and t.op == "any_of":
-                kids = [k for k in (self.exact(c) for c in t.children) if k is not None]
-                piece = _union(kids) if kids else None
+            piece = self._sufficient(t)
             touched = touched or piece is not None
             out = out & (piece if piece is not None else Region())
         for name, values in rule.derived_tests:

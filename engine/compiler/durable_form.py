@@ -11,7 +11,7 @@ import json
 from collections import Counter, defaultdict
 from typing import Any
 
-from engine.compiler.conditions import to_durable
+from engine.compiler.language import to_durable
 from engine.compiler.model import CompiledRule
 from engine.errors import RuleProblem
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.compiler.conditions import Test
+from engine.compiler.language import Node, fields_of_node
 from engine.errors import RuleProblem
 from engine.terminology import Terminology
 from schemas.rulefile import DrugProfile, Example, Rule, Then
@@ -22,7 +22,7 @@ class CompiledRule:
     file: str
     line: int
     drug: str  # ingredient id, or SHARED
-    patient_tests: tuple[Test, ...]
+    patient_tests: tuple[Node, ...]
     derived_tests: tuple[tuple[str, tuple[str, ...]], ...]
 
     @property
@@ -44,7 +44,7 @@ class CompiledRule:
     def referenced_fields(self) -> tuple[str, ...]:
         seen: dict[str, None] = {}
         for t in self.patient_tests:
-            for f in t.fields():
+            for f in fields_of_node(t):
                 seen[f] = None
         for name, _ in self.derived_tests:
             seen[name] = None

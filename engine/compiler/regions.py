@@ -50,19 +50,6 @@ EVERYTHING: IntervalSet = (Interval(-INF, False, INF, False),)
 NON_NEGATIVE: IntervalSet = (Interval(0.0, True, INF, False),)
 
 
-def from_op(op: str, v: float) -> IntervalSet:
-    """The values satisfying ``x <op> v``."""
-    table = {
-        "eq": (Interval(v, True, v, True),),
-        "lt": (Interval(-INF, False, v, False),),
-        "lte": (Interval(-INF, False, v, True),),
-        "gt": (Interval(v, False, INF, False),),
-        "gte": (Interval(v, True, INF, False),),
-        "ne": (Interval(-INF, False, v, False), Interval(v, False, INF, False)),
-    }
-    return table[op]
-
-
 def _cap(a: Interval, b: Interval) -> Interval:
     lo, lo_c = max((a.lo, not a.lo_closed), (b.lo, not b.lo_closed))
     hi, hi_c = min((a.hi, a.hi_closed), (b.hi, b.hi_closed))

@@ -14,31 +14,34 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import assert_never
 
-from engine.compiler.conditions import FIELDS, Test
+from engine.compiler.language import FIELDS, AllOf, AnyOf, Cmp, Kind, Node, Op, kind_of
 from engine.compiler.model import CompiledPack, CompiledRule
-from engine.compiler.regions import NON_NEGATIVE, IntervalSet, from_op, intersect
+from engine.compiler.regions import NON_NEGATIVE, IntervalSet, intersect
 
 MAX_ALTERNATIVES = 512  # beyond this many expanded alternatives we assume the rule can fire
-
-_SYMBOL = {"eq": "=", "ne": "≠", "lt": "<", "lte": "≤", "gt": ">", "gte": "≥"}
 
 
 @dataclass(frozen=True)
 class Atom:
-    test: Test
+    test: Cmp
     origin: str = ""  # e.g. "age_group: older-adult" when the test comes from a derivation
 
     def __str__(self) -> str:
-        t = self.test
-        if t.op in _SYMBOL:
-            text = f"{t.field} {_SYMBOL[t.op]} {t.value:g}" if isinstance(t.value, float) else f"{t.field} = {t.value}"
-        elif t.op == "known":
-            text = f"{t.field} {'known' if t.value else 'not known'}"
-        elif t.op in ("in", "not_in"):
-            text = f"{t.field} {'in' if t.op == 'in' else 'not in'} [{', '.join(t.value)}]"
-        else:
-            text = f"{t.field} {t.op} {t.value}"
+        t, value = self.test, self.test.value
+        symbol = t.spec.symbol
+        match value:
+            case bool():
+                text = f"{t.field} {'' if value else 'not '}{symbol}"
+            case float():
+                text = f"{t.field} {symbol} {value:g}"
+            case str():
+                text = f"{t.field} {symbol} {value}"
+            case tuple():
+                text = f"{t.field} {symbol} [{', '.join(value)}]"
+            case _:
+                assert_never(value)
         return f"{text} (from {self.origin})" if self.origin else text
 
 
@@ -53,44 +56,43 @@ class _Numeric:
 class _Store:
     numbers: dict[str, _Numeric] = field(default_factory=dict)
     enums: dict[str, tuple[set[str], list[Atom]]] = field(default_factory=dict)
-    includes: dict[tuple[str, str], Atom] = field(default_factory=dict)
-    excludes: dict[tuple[str, str], Atom] = field(default_factory=dict)
+    members: dict[tuple[str, str, Op], Atom] = field(default_factory=dict)  # (set field, id, operator)
 
     def add(self, atom: Atom) -> str | None:
         """Fold one test in; a sentence saying why the conjunction is empty, or None."""
         t = atom.test
-        spec = FIELDS.get(t.field)
-        if spec is not None and spec.kind == "enum":
-            universe = set(spec.values)
-            allowed, atoms = self.enums.setdefault(t.field, (universe, []))
-            before = list(atoms)
-            atoms.append(atom)
-            values = {t.value} if t.op == "eq" else set(t.value)
-            allowed &= universe - values if t.op == "not_in" else values
-            return _clash(before, atom) if not allowed else None
-        if spec is None or spec.kind == "number":  # numbers and comed class counts
-            num = self.numbers.setdefault(t.field, _Numeric())
-            before = list(num.atoms)
-            num.atoms.append(atom)
-            if t.op == "known":
-                num.ivs = num.ivs if t.value else ()
-                num.missing_ok = num.missing_ok and not t.value
-            else:
-                num.ivs = intersect(num.ivs, from_op(t.op, float(t.value)))
-                num.missing_ok = False
-            if not num.ivs and not num.missing_ok:
-                return _clash(before, atom)
-            return None
-        key = (t.field, str(t.value))
-        if t.op == "includes":
-            self.includes[key] = atom
-            other = self.excludes.get(key)
-        elif t.op == "excludes":
-            self.excludes[key] = atom
-            other = self.includes.get(key)
-        else:
-            return None
-        return _clash([other], atom) if other is not None else None
+        spec = t.spec
+        kind = kind_of(t.field)
+        match kind:
+            case Kind.ENUM:
+                universe = frozenset(FIELDS[t.field].values)
+                allowed, atoms = self.enums.setdefault(t.field, (set(universe), []))
+                before = list(atoms)
+                atoms.append(atom)
+                if spec.admits is not None:
+                    allowed &= spec.admits(universe, t.values)
+                return _clash(before, atom) if not allowed else None
+            case Kind.NUMBER:  # catalog numbers and comed class counts
+                num = self.numbers.setdefault(t.field, _Numeric())
+                before = list(num.atoms)
+                num.atoms.append(atom)
+                if isinstance(t.value, bool):  # known: true|false speaks of presence, not of a value
+                    num.ivs = num.ivs if t.value else ()
+                    num.missing_ok = num.missing_ok and not t.value
+                elif spec.interval is not None and isinstance(t.value, float):
+                    num.ivs = intersect(num.ivs, spec.interval(t.value))
+                    num.missing_ok = False
+                if not num.ivs and not num.missing_ok:
+                    return _clash(before, atom)
+                return None
+            case Kind.SET:
+                if not isinstance(t.value, str):
+                    return None  # list operators were expanded into one test per id
+                self.members[(t.field, t.value, t.op)] = atom
+                other = self.members.get((t.field, t.value, spec.negation)) if spec.negation else None
+                return _clash([other], atom) if other is not None else None
+            case _:
+                assert_never(kind)
 
 
 def _clash(before: list[Atom], atom: Atom) -> str:
@@ -109,7 +111,7 @@ class Satisfiability:
         """None if some patient can fire ``rule``; otherwise the first contradiction found."""
         groups: list[list[list[Atom]]] = []
         if rule.rule.applies_to != "any":
-            groups.append([[Atom(Test("action", "eq", rule.rule.applies_to), "applies_to")]])
+            groups.append([[Atom(Cmp("action", Op.EQ, rule.rule.applies_to), "applies_to")]])
         groups.extend(self._expand(t) for t in rule.patient_tests)
         for name, values in rule.derived_tests:
             alts: list[list[Atom]] = []
@@ -132,14 +134,19 @@ class Satisfiability:
             first_reason = first_reason or reason
         return first_reason
 
-    def _expand(self, t: Test, origin: str = "") -> list[list[Atom]]:
-        if t.op == "any_of":
-            return [alt for c in t.children for alt in self._expand(c, origin)]
-        if t.op == "all_of":
-            return list(_product([self._expand(c, origin) for c in t.children]))
-        if t.op == "includes_any":
-            return [[Atom(Test(t.field, "includes", v), origin)] for v in t.value]
-        return [[Atom(t, origin)]]
+    def _expand(self, node: Node, origin: str = "") -> list[list[Atom]]:
+        match node:
+            case AnyOf(children=kids):
+                return [alt for c in kids for alt in self._expand(c, origin)]
+            case AllOf(children=kids):
+                return list(_product([self._expand(c, origin) for c in kids]))
+            case Cmp():
+                each = node.spec.any_of
+                if each is not None:  # includes_any: one alternative per id
+                    return [[Atom(Cmp(node.field, each, v), origin)] for v in node.values]
+                return [[Atom(node, origin)]]
+            case _:
+                assert_never(node)
 
 
 def _count(groups: list[list[list[Atom]]]) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from engine.compiler.conditions import count_field, size_field
+from engine.compiler.language import count_field, size_field
 from engine.harness import variants
 from engine.harness.caps import caps_for
 from engine.harness.case import EPS, Case, Checker, Violation, fired_ids

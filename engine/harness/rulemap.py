@@ -10,41 +10,49 @@ statements depend on weight) is read here from ``CompiledPack``.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import assert_never
 
-from engine.compiler.conditions import Test
+from engine.compiler.language import RENAL, AllOf, AnyOf, Cmp, Kind, Node, Op, fields_of
 from engine.compiler.model import CompiledPack, CompiledRule, DrugRules
 
-SET_FIELDS = ("conditions", "comed_ingredients", "comed_classes", "allergy_ingredients", "allergy_classes")
-FLAG_FIELDS = ("pregnant", "breastfeeding")
-RENAL_FIELDS = ("renal_ml_min", "egfr_ml_min")
+SET_FIELDS = fields_of(Kind.SET)
+RENAL_FIELDS = fields_of(Kind.NUMBER, measures=RENAL)
 
 
-def positive_values(test: Test) -> frozenset[str]:
+def positive_values(test: Cmp) -> frozenset[str]:
     """Values whose presence makes ``test`` true (empty for negative tests such as excludes)."""
-    if test.op == "includes" or (test.op == "eq" and isinstance(test.value, str)):
-        return frozenset({str(test.value)})
-    if test.op in ("includes_any", "in"):
-        return frozenset(str(v) for v in test.value)
-    return frozenset()
+    return frozenset(test.values) if test.spec.positive else frozenset()
 
 
-def triggers(test: Test, field: str) -> frozenset[str]:
-    """Values of ``field`` that make ``test`` true on their own (an any_of: any child's)."""
-    if test.op == "any_of":
-        return frozenset(v for child in test.children for v in triggers(child, field))
-    return positive_values(test) if test.field == field else frozenset()
+def triggers(node: Node, field: str) -> frozenset[str]:
+    """Values of ``field`` that make ``node`` true on their own (an any_of: any child's)."""
+    match node:
+        case AnyOf(children=kids):
+            return frozenset(v for child in kids for v in triggers(child, field))
+        case AllOf():
+            return frozenset()  # no single value suffices: every part must hold
+        case Cmp():
+            return positive_values(node) if node.field == field else frozenset()
+        case _:
+            assert_never(node)
 
 
 def applies(rule: CompiledRule, action: str) -> bool:
     return rule.rule.applies_to in ("any", action)
 
 
-def _numbers(test: Test, fields: tuple[str, ...]) -> Iterable[float]:
-    if test.op in ("any_of", "all_of"):
-        for child in test.children:
-            yield from _numbers(child, fields)
-    elif test.field in fields and isinstance(test.value, float):
-        yield test.value
+def _numbers(node: Node, fields: tuple[str, ...]) -> Iterable[float]:
+    match node:
+        case AnyOf(children=kids) | AllOf(children=kids):
+            for child in kids:
+                yield from _numbers(child, fields)
+        case Cmp(field=name, value=float() as value):
+            if name in fields:
+                yield value
+        case Cmp():
+            pass
+        case _:
+            assert_never(node)
 
 
 class DrugMap:
@@ -114,10 +122,12 @@ def age_group_bounds(pack: CompiledPack) -> tuple[float, float]:
     for rule in pack.rules.values():
         band = (rule.then.derive or {}).get("age_group")
         for t in rule.patient_tests:
-            if t.field == "age_years" and band == "pediatric" and t.op == "lt":
-                child = float(t.value)
-            if t.field == "age_years" and band == "older-adult" and t.op == "gte":
-                older = float(t.value)
+            if not isinstance(t, Cmp) or t.field != "age_years" or not isinstance(t.value, float):
+                continue
+            if band == "pediatric" and t.op == Op.LT:
+                child = t.value
+            if band == "older-adult" and t.op == Op.GTE:
+                older = t.value
     return child, older
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine import renal
-from engine.compiler.conditions import count_field, size_field
+from engine.compiler.language import count_field, size_field
 from engine.terminology import Terminology
 from schemas.api import CodeableConcept, EvaluateRequest, Unrecognized
 

@@ -1,6 +1,6 @@
 """A pure-Python evaluator of the same compiled rules: the reference for differential checks.
 
-It applies the documented semantics (engine.compiler.conditions.holds) by naive forward chaining
+It applies the documented semantics (engine.compiler.language.holds) by naive forward chaining
 to a fixpoint. It is deliberately simple; if it and durable-rules ever disagree, one of them is
 wrong and the harness reports the rule ids and the patient.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from engine.compiler.conditions import holds
+from engine.compiler.language import holds
 from engine.compiler.model import CompiledRule, DrugRules
 from engine.runtime.durable_host import Firing
 
