@@ -7,14 +7,20 @@ checks a schema cannot express (known fields, known codes, fan-out limits).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Mapping
+from difflib import get_close_matches
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, ValidationInfo, model_validator
+from pydantic_core import PydanticCustomError
 
 from schemas.common import Category, MissingDataCode, MonitoringCode, Severity, Source, StrictModel
 
 RULE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)+$"
 SEMVER_PATTERN = r"^[0-9]+\.[0-9]+\.[0-9]+$"
+NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+MONITORING_CONTEXT = "monitoring"  # validation context key: the library, name -> MonitorAction
+UNKNOWN_MONITORING = "unknown_monitoring_item"  # pydantic error type; the compiler reports it as E306
 
 Condition = dict[str, Any]
 """One test, written as a single-key mapping ``{field: test}``; see docs/rule-language.md.
@@ -82,10 +88,60 @@ class MonitorAction(StrictModel):
     when: str = Field(min_length=2, description="When to check, e.g. 'at each dose increase'.")
 
 
+MonitorName = Annotated[str, Field(pattern=NAME_PATTERN, description="A prompt of rules/shared/monitoring.yaml.")]
+
+
+class MonitorUse(StrictModel):
+    """A prompt of the monitoring library with some of its parts replaced for this rule."""
+
+    use: MonitorName
+    prompt: str | None = Field(default=None, min_length=5)
+    when: str | None = Field(default=None, min_length=2)
+
+
+class MonitoringLibrary(StrictModel):
+    """rules/shared/monitoring.yaml: prompts that several rules give, each written once."""
+
+    monitoring: dict[MonitorName, MonitorAction] = Field(min_length=1)
+
+
+def _resolve_monitor(item: Any, info: ValidationInfo) -> Any:
+    """A library name, or ``{use: name, ...}``, becomes the library's item with the rule's replacements.
+
+    The library comes in the validation context, so a compiled rule holds complete items and the
+    answer is exactly what it would be had the rule written the item out.
+    """
+    if isinstance(item, str):
+        name, replaced = item, {}
+    elif isinstance(item, dict) and "use" in item:
+        name, replaced = item["use"], {k: v for k, v in item.items() if k != "use"}
+    else:
+        return item
+    library: Mapping[str, MonitorAction] = (info.context or {}).get(MONITORING_CONTEXT, {})
+    base = library.get(name) if isinstance(name, str) else None
+    if base is None:
+        close = get_close_matches(str(name), list(library), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        message = f"no prompt {name!r} in rules/shared/monitoring.yaml{hint}"
+        raise PydanticCustomError(UNKNOWN_MONITORING, "{message}", {"message": message})
+    fixed = sorted(set(replaced) - set(MonitorUse.model_fields) - {"use"})
+    if fixed:
+        message = f"{', '.join(fixed)}: a rule may replace a library prompt's prompt or when only"
+        raise PydanticCustomError("monitoring_item_fixed", "{message}", {"message": message})
+    return base.model_dump() | replaced
+
+
+MonitorItem = Annotated[
+    MonitorAction, BeforeValidator(_resolve_monitor, json_schema_input_type=MonitorName | MonitorUse | MonitorAction)
+]
+
+
 class Then(StrictModel):
     dose: DoseAction | None = None
     finding: FindingAction | None = None
-    monitor: list[MonitorAction] = Field(default_factory=list)
+    monitor: list[MonitorItem] = Field(
+        default_factory=list, description="Prompts: a library name (`sedation`), {use: name, when: ...}, or in full."
+    )
     contraindicated: bool = Field(default=False, description="Only for a labelled contraindication.")
     missing_data: list[MissingDataCode] = Field(default_factory=list)
     derive: dict[str, str] | None = Field(

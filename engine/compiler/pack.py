@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from engine.compiler.conditions import ConditionCompiler, ConditionError
 from engine.compiler.durable_form import build_definition
 from engine.compiler.model import SHARED, CompiledPack, CompiledRule, DrugRules, LocatedExample
+from engine.compiler.monitoring import MONITORING_FILE, load_library
 from engine.compiler.problems import validation_problems
 from engine.compiler.yaml_source import YamlDocument, load_yaml
 from engine.errors import RuleProblem, RuleSetError
@@ -60,10 +61,11 @@ def compile_with_problems(root: Path) -> tuple[CompiledPack | None, list[RulePro
 
     version = _pack_version(root, display, problems)
     # stage 1+2: parse and validate every rule file
+    library = load_library(root, display, problems)
     parsed: list[_ParsedFile] = []
     for path in sorted(root.rglob("*.y*ml")):
         rel = path.relative_to(root)
-        if rel.parts[0] == TERMINOLOGY_DIR or rel.as_posix() == PACK_FILE:
+        if rel.parts[0] == TERMINOLOGY_DIR or rel.as_posix() in (PACK_FILE, MONITORING_FILE):
             continue
         shown = path.relative_to(display).as_posix()
         doc = load_yaml(path, shown)
@@ -71,7 +73,7 @@ def compile_with_problems(root: Path) -> tuple[CompiledPack | None, list[RulePro
             problems.append(doc)
             continue
         try:
-            parsed.append(_ParsedFile(doc, RuleFile.model_validate(doc.data)))
+            parsed.append(_ParsedFile(doc, RuleFile.model_validate(doc.data, context=library.context())))
         except ValidationError as exc:
             problems.extend(validation_problems(doc, exc, "E002"))
         _check_folder(rel, doc, problems)
@@ -119,7 +121,7 @@ def compile_with_problems(root: Path) -> tuple[CompiledPack | None, list[RulePro
         drugs=drugs,
         rules=rules,
         examples=examples,
-        files=[pf.doc.path for pf in parsed] + term.files,
+        files=[pf.doc.path for pf in parsed] + ([library.file] if library.file else []) + term.files,
         warnings=problems,
     )
     return pack, problems

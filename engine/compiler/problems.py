@@ -11,6 +11,10 @@ from pydantic import ValidationError
 
 from engine.compiler.yaml_source import Pointer, YamlDocument
 from engine.errors import RuleProblem
+from schemas.rulefile import UNKNOWN_MONITORING
+
+# pydantic error types raised by our own validators that are not schema errors, and their codes
+_CODES = {UNKNOWN_MONITORING: "E306"}
 
 
 def _readable(loc: tuple[Any, ...]) -> Pointer:
@@ -36,5 +40,5 @@ def validation_problems(doc: YamlDocument, exc: ValidationError, code: str, base
             msg = "unknown field (check the spelling; see docs/rule-language.md)"
         elif err["type"] == "missing":
             msg = "required field is missing"
-        problems.append(RuleProblem(doc.path, doc.line_of(loc), code, f"{where}: {msg}"))
+        problems.append(RuleProblem(doc.path, doc.line_of(loc), _CODES.get(err["type"], code), f"{where}: {msg}"))
     return problems

@@ -6,7 +6,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
+from engine.compiler.monitoring import MONITORING_FILE
 from engine.compiler.pack import compile_ruleset, compile_with_problems
 from engine.errors import RuleSetError
 from engine.settings import BUNDLED_RULES
@@ -168,3 +170,51 @@ def test_digest_changes_with_content(pack_dir: Path) -> None:
     path = pack_dir / "baclofen" / "drug.yaml"
     path.write_text(path.read_text(encoding="utf-8") + "\n# comment\n", encoding="utf-8")
     assert compile_ruleset(pack_dir).digest != before
+
+
+MONITOR_RULE = """drug: baclofen
+rules:
+  - id: baclofen.test.monitor
+    title: A test rule
+    version: 1.0.0
+    sources: [{label: Test source, section: "1.1"}]
+    when: []
+    then:
+      monitor:
+{items}
+"""
+
+
+def _library(pack_dir: Path) -> dict[str, dict[str, str]]:
+    data = yaml.safe_load((pack_dir / MONITORING_FILE).read_text(encoding="utf-8"))
+    return data["monitoring"]
+
+
+def test_library_prompts_resolve_and_a_rule_may_replace_when(pack_dir: Path) -> None:
+    items = "        - sedation\n        - use: falls\n          when: weekly while the dose changes"
+    _write(pack_dir, "mon.yaml", MONITOR_RULE.replace("{items}", items))
+    pack = compile_ruleset(pack_dir)
+    got = [m.model_dump() for m in pack.rules["baclofen.test.monitor"].then.monitor]
+    library = _library(pack_dir)
+    assert got == [library["sedation"], {**library["falls"], "when": "weekly while the dose changes"}]
+    assert got[1]["prompt"] == library["falls"]["prompt"], "only the replaced part differs"
+
+
+def test_unknown_monitoring_name_is_located(pack_dir: Path) -> None:
+    _write(pack_dir, "mon.yaml", MONITOR_RULE.replace("{items}", "        - falls\n        - sedaton"))
+    probs = _problems(pack_dir)
+    expected = "rules/baclofen/mon.yaml:11: E306: rules.0.then.monitor.1: no prompt 'sedaton'"
+    assert any(p.startswith(expected) and "did you mean 'sedation'?" in p for p in probs), probs
+
+
+def test_a_rule_cannot_replace_a_library_code(pack_dir: Path) -> None:
+    _write(pack_dir, "mon.yaml", MONITOR_RULE.replace("{items}", "        - {use: sedation, code: falls}"))
+    probs = _problems(pack_dir)
+    assert any("mon.yaml:10: E002: rules.0.then.monitor.0: code: a rule may replace" in p for p in probs), probs
+
+
+def test_library_problems_are_located(pack_dir: Path) -> None:
+    path = pack_dir / MONITORING_FILE
+    path.write_text(path.read_text(encoding="utf-8").replace("code: falls", "code: fals", 1), encoding="utf-8")
+    probs = _problems(pack_dir)
+    assert any(p.startswith("rules/shared/monitoring.yaml:") and "E002: monitoring.falls.code" in p for p in probs)
