@@ -160,11 +160,16 @@ def test(
 
 
 @app.command()
-def schema(out: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None) -> None:
+def schema(
+    out: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
+    rules: Annotated[Path, typer.Option(help="Rule pack whose derived facts and monitoring names to include.")] = (
+        BUNDLED_RULES
+    ),
+) -> None:
     """Print the JSON Schema of rule files."""
     from engine.schema_export import rule_file_schema
 
-    text = json.dumps(rule_file_schema(), indent=2, sort_keys=True) + "\n"
+    text = json.dumps(rule_file_schema(rules), indent=2, sort_keys=True) + "\n"
     if out:
         out.write_text(text, encoding="utf-8")
     else:

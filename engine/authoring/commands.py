@@ -36,10 +36,15 @@ def docs(
     out: Annotated[Path, typer.Option(help="Directory to write the Markdown pages into.")] = Path("site"),
     rules: Annotated[Path, typer.Option(help="Rule pack directory.")] = BUNDLED_RULES,
     check: Annotated[bool, typer.Option(help="Write nothing; exit 1 if OUT differs from the rules.")] = False,
+    language: Annotated[
+        Path | None, typer.Option(help="Also rewrite the generated tables of this file (docs/rule-language.md).")
+    ] = None,
 ) -> None:
     """Generate a page per rule and an index per drug from the rule files (deterministic)."""
     from engine.authoring.docs import render_docs, write_docs
 
+    if language is not None:
+        _language_tables(language, rules, check)
     try:
         if check:
             pages = render_docs(rules)
@@ -60,6 +65,26 @@ def docs(
         _err(str(exc))
         raise typer.Exit(2) from exc
     _err(f"wrote {len(written)} pages under {out}")
+
+
+def _language_tables(path: Path, rules: Path, check: bool) -> None:
+    from engine.authoring.language_docs import language_tables, rewrite
+
+    text = _read(path)
+    try:
+        if text is None:
+            raise ValueError(f"{path} does not exist")
+        fresh = rewrite(text, language_tables(rules))
+    except (ValueError, RuleSetError) as exc:
+        _err(str(exc))
+        raise typer.Exit(2) from exc
+    if fresh == text:
+        return
+    if check:
+        _err(f"the language tables of {path} differ from engine/compiler/language.py; run `cdsrules docs --language`")
+        raise typer.Exit(1)
+    path.write_text(fresh, encoding="utf-8")
+    _err(f"rewrote the language tables of {path}")
 
 
 def _read(path: Path) -> str | None:

@@ -214,6 +214,7 @@ OPS: Mapping[Op, OpSpec] = {op: _spec(op) for op in Op}
 class KindSpec:
     kind: Kind
     meaning: str  # the docs table
+    example: str  # the docs table
     bare: Op | None = None  # what a bare value (or list) means: `age_years: 3` is eq, `sex: [f, u]` is in
     several: bool = False  # several operators in one mapping, all required: {gte: 2, lt: 8}
     synonyms: Mapping[Op, Op] = field(default_factory=dict)  # written -> compiled: enum {ne: v} is {not_in: [v]}
@@ -227,9 +228,15 @@ class KindSpec:
 
 
 KINDS: Mapping[Kind, KindSpec] = {
-    Kind.NUMBER: KindSpec(Kind.NUMBER, "a number; several operators in one mapping must all hold", Op.EQ, True),
-    Kind.ENUM: KindSpec(Kind.ENUM, "one of the listed values", Op.IN, synonyms={Op.NE: Op.NOT_IN}),
-    Kind.SET: KindSpec(Kind.SET, "a set of terminology ids (rules/terminology/)"),
+    Kind.NUMBER: KindSpec(
+        Kind.NUMBER, "a number (a missing value satisfies no comparison)", "age_years: {gte: 2, lt: 8}", Op.EQ, True
+    ),
+    Kind.ENUM: KindSpec(
+        Kind.ENUM, "one of the listed values", "sex: [female, unknown]", Op.IN, synonyms={Op.NE: Op.NOT_IN}
+    ),
+    Kind.SET: KindSpec(
+        Kind.SET, "a set of terminology ids (rules/terminology/)", "conditions: {includes_any: [copd, sleep-apnea]}"
+    ),
 }
 
 

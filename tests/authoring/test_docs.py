@@ -8,7 +8,10 @@ from typer.testing import CliRunner
 
 from engine.authoring.docs import render_docs
 from engine.authoring.docs_templates import HEADER
+from engine.authoring.language_docs import language_tables, rewrite
 from engine.cli import app
+from engine.compiler.language import FIELDS, Op
+from engine.compiler.pack import compile_ruleset
 from engine.settings import BUNDLED_RULES
 from tests.authoring.packs import full_pack, lean_pack, rule, write
 from tests.conftest import REPO
@@ -87,3 +90,32 @@ def test_cli_writes_checks_and_prunes(tmp_path: Path) -> None:
     (rules / "baclofen" / "t.yaml").unlink()
     runner.invoke(app, ["docs", "--rules", str(rules), "--out", str(out)])
     assert not (out / "baclofen" / "baclofen.t.note.md").exists(), "pages of deleted rules are removed"
+
+
+LANGUAGE_DOC = REPO / "docs" / "rule-language.md"
+
+
+def test_committed_language_tables_match_the_language() -> None:
+    text = LANGUAGE_DOC.read_text(encoding="utf-8")
+    fix = "run `cdsrules docs --out docs/rules --language docs/rule-language.md` and commit the result"
+    assert rewrite(text, language_tables(BUNDLED_RULES)) == text, fix
+
+
+def test_language_tables_name_every_field_operator_and_derived_fact() -> None:
+    tables = language_tables(BUNDLED_RULES)
+    missing = [
+        name for name in [*FIELDS, *Op, *compile_ruleset(BUNDLED_RULES).derived] if f"| `{name}` |" not in tables
+    ]
+    assert missing == []
+
+
+def test_cli_rewrites_and_checks_the_language_tables(tmp_path: Path) -> None:
+    doc, out = tmp_path / "rule-language.md", tmp_path / "site"
+    doc.write_text(LANGUAGE_DOC.read_text(encoding="utf-8").replace("| `includes_any` |", "| `includes_all` |"))
+    runner = CliRunner()
+    args = ["docs", "--out", str(out), "--language", str(doc)]
+    stale = runner.invoke(app, [*args, "--check"])
+    assert stale.exit_code == 1 and "language tables" in stale.output
+    assert runner.invoke(app, args).exit_code == 0
+    assert doc.read_text(encoding="utf-8") == LANGUAGE_DOC.read_text(encoding="utf-8")
+    assert runner.invoke(app, [*args, "--check"]).exit_code == 0
