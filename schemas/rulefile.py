@@ -1,8 +1,10 @@
 """The rule-file format: what a pharmacist writes under ``rules/<drug>/*.yaml``.
 
 A rule file is data. Its JSON Schema (``schemas/rule-file.schema.json``) is generated from these
-models so editors can validate as authors type; the compiler applies the same models and then the
-checks a schema cannot express (known fields, known codes, fan-out limits).
+models so editors can validate as authors type; ``when:`` items and monitoring names are filled in
+from the condition language table and the pack's shared files (``engine.schema_export``). The
+compiler applies the same models and then the checks a schema cannot express (known terminology
+ids, contradictions, fan-out limits).
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ UNKNOWN_MONITORING = "unknown_monitoring_item"  # pydantic error type; the compi
 
 Condition = dict[str, Any]
 """One test, written as a single-key mapping ``{field: test}``; see docs/rule-language.md.
+
+Kept open here: which fields and operators exist is the language table
+(``engine.compiler.language``), which parses conditions and generates their JSON Schema.
 
 Forms: ``{age_years: {gte: 65}}``, ``{renal_band: moderate}``, ``{renal_band: [severe, dialysis]}``,
 ``{comed_classes: {includes: opioid}}``, ``{conditions: {includes_any: [stroke, seizure-disorder]}}``,
