@@ -51,10 +51,13 @@ class CompiledConditions:
 def usage(kind: Kind) -> str:
     """The shapes a field of this kind takes, for error messages."""
     spec = KINDS[kind]
-    shapes = [f"{{{name}: {spec.operand(op)}}}" for name, op in spec.operators().items()]
+    by_operand: dict[Operand, list[str]] = {}
+    for name, op in spec.operators().items():
+        by_operand.setdefault(spec.operand(op), []).append(name)
+    shapes = [f"{{{'|'.join(names)}: {operand}}}" for operand, names in by_operand.items()]
     if spec.bare is not None:
         shapes.insert(0, str(spec.operand(spec.bare)))
-    return ", ".join(shapes)
+    return ", ".join(shapes[:-1]) + f", or {shapes[-1]}" if len(shapes) > 1 else shapes[0]
 
 
 class ConditionCompiler:
