@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.compiler.pack import compile_ruleset, compile_with_problems
-from engine.errors import RuleSetError
+from engine.compiler.pack import compile_pack
+from engine.pipeline import Rejected, prepare
 from engine.settings import BUNDLED_RULES
 
 GOOD_RULE = """
@@ -43,15 +43,13 @@ def _write(pack_dir: Path, name: str, text: str) -> Path:
 
 
 def _problems(pack_dir: Path) -> list[str]:
-    pack, problems = compile_with_problems(pack_dir)
-    assert pack is None, "a pack with errors must not load"
-    with pytest.raises(RuleSetError):
-        compile_ruleset(pack_dir)
-    return [str(p) for p in problems if p.severity == "error"]
+    result = prepare(pack_dir)
+    assert isinstance(result, Rejected), "a pack with errors must not load"
+    return [str(p) for p in result.errors]
 
 
 def test_bundled_pack_compiles() -> None:
-    pack = compile_ruleset(BUNDLED_RULES)
+    pack = compile_pack(BUNDLED_RULES)
     assert "baclofen" in pack.drugs
     assert pack.digest.startswith("sha256:") and len(pack.digest) == 71
 
@@ -164,7 +162,7 @@ def test_missing_pack_version(pack_dir: Path) -> None:
 
 
 def test_digest_changes_with_content(pack_dir: Path) -> None:
-    before = compile_ruleset(pack_dir).digest
+    before = compile_pack(pack_dir).digest
     path = pack_dir / "baclofen" / "drug.yaml"
     path.write_text(path.read_text(encoding="utf-8") + "\n# comment\n", encoding="utf-8")
-    assert compile_ruleset(pack_dir).digest != before
+    assert compile_pack(pack_dir).digest != before
