@@ -7,7 +7,6 @@ freshly migrated audit store. The start-up path itself is tested in ``tests/ops`
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,8 +15,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from engine.api.app import create_app
-from engine.api.state import AppState
 from engine.audit.store import AuditStore
+from engine.service.state import AppState
 from engine.settings import BUNDLED_RULES, Settings
 
 
@@ -32,7 +31,7 @@ def served_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppState]
 def app_for(settings: Settings, base: AppState) -> FastAPI:
     audit = AuditStore(settings.database_url, settings.audit_hash_key, settings.audit_store_inputs)
     audit.migrate()
-    return create_app(settings, dataclasses.replace(base, settings=settings, audit=audit))
+    return create_app(state=base.derive(settings, audit))
 
 
 @pytest.fixture

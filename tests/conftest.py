@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from engine.api.app import create_app
 from engine.compiler.model import CompiledPack
-from engine.compiler.pack import compile_ruleset
+from engine.pipeline import Prepared, prepare_or_raise
 from engine.runtime.engine import Engine
 from engine.settings import BUNDLED_RULES, Settings
 from schemas.api import EvaluateRequest
@@ -21,15 +21,21 @@ SHARED = REPO.parent / "shared"
 
 
 @pytest.fixture(scope="session")
-def pack() -> CompiledPack:
-    return compile_ruleset(BUNDLED_RULES)
+def prepared() -> Iterator[Prepared]:
+    """The bundled pack through the server's gate, once per session (its examples ran there)."""
+    result = prepare_or_raise(BUNDLED_RULES)
+    yield result
+    result.close()
 
 
 @pytest.fixture(scope="session")
-def engine(pack: CompiledPack) -> Iterator[Engine]:
-    eng = Engine(pack)
-    yield eng
-    eng.close()
+def pack(prepared: Prepared) -> CompiledPack:
+    return prepared.pack
+
+
+@pytest.fixture(scope="session")
+def engine(prepared: Prepared) -> Engine:
+    return prepared.engine
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from engine.authoring.docs_templates import HEADER
 from engine.authoring.language_docs import language_tables, rewrite
 from engine.cli import app
 from engine.compiler.language import FIELDS, Op
-from engine.compiler.pack import compile_ruleset
+from engine.compiler.pack import compile_pack
 from engine.settings import BUNDLED_RULES
 from tests.authoring.packs import full_pack, lean_pack, rule, write
 from tests.conftest import REPO
@@ -103,9 +103,7 @@ def test_committed_language_tables_match_the_language() -> None:
 
 def test_language_tables_name_every_field_operator_and_derived_fact() -> None:
     tables = language_tables(BUNDLED_RULES)
-    missing = [
-        name for name in [*FIELDS, *Op, *compile_ruleset(BUNDLED_RULES).derived] if f"| `{name}` |" not in tables
-    ]
+    missing = [name for name in [*FIELDS, *Op, *compile_pack(BUNDLED_RULES).derived] if f"| `{name}` |" not in tables]
     assert missing == []
 
 

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from engine.authoring.checks import check_pack
 from engine.cli import app
 from engine.compiler.lint import HINTS
+from engine.compiler.model import CompiledPack
+from engine.errors import RuleProblem
+from engine.pipeline import Prepared, prepare
 from engine.settings import BUNDLED_RULES
 from tests.authoring.packs import INFO, lean_pack, line_of, rule, start, write
 from tests.conftest import REPO
@@ -22,6 +24,15 @@ WBS = "{dose: {weight_based_start: {mg_per_kg_day: %s, times_per_day: 3%s}}}"
 @pytest.fixture
 def pack_dir(tmp_path: Path) -> Path:
     return lean_pack(tmp_path)
+
+
+def check_pack(root: Path) -> tuple[CompiledPack | None, list[RuleProblem]]:
+    """The gate's verdict: the pack when the server would serve it, and every problem."""
+    result = prepare(root)
+    if isinstance(result, Prepared):
+        result.close()
+        return result.pack, list(result.problems)
+    return None, list(result.problems)
 
 
 def _lint(pack_dir: Path, code: str) -> tuple[bool, list[str]]:

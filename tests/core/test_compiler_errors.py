@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from engine.compiler.monitoring import MONITORING_FILE
-from engine.compiler.pack import compile_ruleset, compile_with_problems
-from engine.errors import RuleSetError
+from engine.compiler.pack import compile_pack
+from engine.pipeline import Rejected, prepare
 from engine.settings import BUNDLED_RULES
 
 GOOD_RULE = """
@@ -45,15 +45,13 @@ def _write(pack_dir: Path, name: str, text: str) -> Path:
 
 
 def _problems(pack_dir: Path) -> list[str]:
-    pack, problems = compile_with_problems(pack_dir)
-    assert pack is None, "a pack with errors must not load"
-    with pytest.raises(RuleSetError):
-        compile_ruleset(pack_dir)
-    return [str(p) for p in problems if p.severity == "error"]
+    result = prepare(pack_dir)
+    assert isinstance(result, Rejected), "a pack with errors must not load"
+    return [str(p) for p in result.errors]
 
 
 def test_bundled_pack_compiles() -> None:
-    pack = compile_ruleset(BUNDLED_RULES)
+    pack = compile_pack(BUNDLED_RULES)
     assert "baclofen" in pack.drugs
     assert pack.digest.startswith("sha256:") and len(pack.digest) == 71
 
@@ -166,10 +164,10 @@ def test_missing_pack_version(pack_dir: Path) -> None:
 
 
 def test_digest_changes_with_content(pack_dir: Path) -> None:
-    before = compile_ruleset(pack_dir).digest
+    before = compile_pack(pack_dir).digest
     path = pack_dir / "baclofen" / "drug.yaml"
     path.write_text(path.read_text(encoding="utf-8") + "\n# comment\n", encoding="utf-8")
-    assert compile_ruleset(pack_dir).digest != before
+    assert compile_pack(pack_dir).digest != before
 
 
 MONITOR_RULE = """drug: baclofen
@@ -193,7 +191,7 @@ def _library(pack_dir: Path) -> dict[str, dict[str, str]]:
 def test_library_prompts_resolve_and_a_rule_may_replace_when(pack_dir: Path) -> None:
     items = "        - sedation\n        - use: falls\n          when: weekly while the dose changes"
     _write(pack_dir, "mon.yaml", MONITOR_RULE.replace("{items}", items))
-    pack = compile_ruleset(pack_dir)
+    pack = compile_pack(pack_dir)
     got = [m.model_dump() for m in pack.rules["baclofen.test.monitor"].then.monitor]
     library = _library(pack_dir)
     assert got == [library["sedation"], {**library["falls"], "when": "weekly while the dose changes"}]

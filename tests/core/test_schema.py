@@ -19,7 +19,7 @@ from jsonschema import Draft202012Validator
 from engine.compiler.conditions import ConditionCompiler, ConditionError
 from engine.compiler.model import CompiledPack
 from engine.compiler.monitoring import MONITORING_FILE
-from engine.compiler.pack import compile_ruleset
+from engine.compiler.pack import compile_pack
 from engine.settings import BUNDLED_RULES
 from tests.conftest import REPO
 
@@ -58,7 +58,7 @@ def _errors(doc: Any) -> list[str]:
 
 @pytest.fixture(scope="module")
 def pack() -> CompiledPack:
-    return compile_ruleset(BUNDLED_RULES)
+    return compile_pack(BUNDLED_RULES)
 
 
 def test_the_schema_is_a_valid_2020_12_schema() -> None:

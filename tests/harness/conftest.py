@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from engine.compiler.model import CompiledPack
-from engine.compiler.pack import compile_ruleset
+from engine.compiler.pack import compile_pack
 from engine.harness.case import Case, Checker
 from engine.harness.differential import Differential
 from engine.harness.synth import Generator
@@ -24,7 +24,7 @@ from engine.runtime.engine import Engine
 from engine.settings import BUNDLED_RULES
 
 SCALE = float(os.environ.get("CDSRULES_HYPOTHESIS_SCALE", "1"))
-PACK: CompiledPack = compile_ruleset(BUNDLED_RULES)
+PACK: CompiledPack = compile_pack(BUNDLED_RULES)
 DRUGS = sorted(PACK.drugs)
 COHORT_SEED = 20261121
 COHORT_SIZE = 3000  # make test: invariants and the differential check over this many synthetic patients

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from engine.api.app import create_app
-from engine.ops.safety import UnsafeSettingsError, is_loopback, unsafe_settings
+from engine.service.safety import UnsafeSettingsError, is_loopback, unsafe_settings
 from engine.settings import BUNDLED_RULES, Settings
 from tests.ops.server import CLI, free_port
 
