@@ -1,4 +1,8 @@
-"""Shared fixtures: the bundled rule pack compiled once, an engine, and an app on a temp database."""
+"""Shared fixtures: the bundled rule pack compiled once, engines, and apps on a temp database.
+
+``client`` is a TestClient on an app that shares the session's started engine (``tests/apps.py``)
+with a fresh SQLite audit store per test, so a test costs a migration, not a start-up.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +11,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from engine.api.app import create_app
+from engine.api.state import AppState
 from engine.compiler.model import CompiledPack
-from engine.compiler.pack import compile_ruleset
 from engine.runtime.engine import Engine
 from engine.settings import BUNDLED_RULES, Settings
 from schemas.api import EvaluateRequest
+from tests.apps import MakeClient, app_for
+from tests.bundled import bundled_pack
+from tests.needs import REPO, shared_path
 
-REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
+__all__ = ["REPO", "request"]
 
 
 @pytest.fixture(scope="session")
 def pack() -> CompiledPack:
-    return compile_ruleset(BUNDLED_RULES)
+    return bundled_pack()
 
 
 @pytest.fixture(scope="session")
@@ -37,15 +44,44 @@ def reference_engine(pack: CompiledPack) -> Engine:
     return Engine(pack, backend="reference")
 
 
+@pytest.fixture(scope="session")
+def synthea() -> Path:
+    """The Synthea sample bundles, read in place (skips, or fails under CI, when absent)."""
+    return shared_path("data", "synthea")
+
+
+@pytest.fixture(scope="session")
+def served_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppState]:
+    """One real start-up per session (compile, lint, examples, migrate), shut down at the end."""
+    base = tmp_path_factory.mktemp("served")
+    app = create_app(Settings(database_url=f"sqlite:///{base}/base.db", rules_dir=BUNDLED_RULES))
+    with TestClient(app):
+        yield app.state.cds
+
+
+@pytest.fixture
+def make_client(served_state: AppState) -> Iterator[MakeClient]:
+    """``make_client(settings)`` -> a TestClient; no lifespan, so the shared engine stays open."""
+    made: list[FastAPI] = []
+
+    def make(settings: Settings) -> TestClient:
+        app = app_for(settings, served_state)
+        made.append(app)
+        return TestClient(app)
+
+    yield make
+    for app in made:
+        app.state.cds.audit.dispose()
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(database_url=f"sqlite:///{tmp_path}/audit.db", rules_dir=BUNDLED_RULES)
 
 
 @pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as c:
-        yield c
+def client(settings: Settings, make_client: MakeClient) -> TestClient:
+    return make_client(settings)
 
 
 def request(drug: str = "baclofen", action: str = "start", **patient: Any) -> EvaluateRequest:

@@ -1,15 +1,20 @@
-"""Broken rule files give located errors, and a pack with any error never loads."""
+"""Broken rule files give located errors, and a pack with any error never loads.
+
+Each test breaks a lean copy of the bundled pack (``tests/authoring/packs.py``: pack.yaml, shared
+derivations, terminology, baclofen's drug.yaml) and compiles it once; the full pack is compiled
+once per session.
+"""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
+from engine.compiler.model import CompiledPack
 from engine.compiler.pack import compile_ruleset, compile_with_problems
 from engine.errors import RuleSetError
-from engine.settings import BUNDLED_RULES
+from tests.authoring.packs import lean_pack
 
 GOOD_RULE = """
 drug: baclofen
@@ -31,9 +36,7 @@ def rule(when: str) -> str:
 
 @pytest.fixture
 def pack_dir(tmp_path: Path) -> Path:
-    dest = tmp_path / "rules"
-    shutil.copytree(BUNDLED_RULES, dest)
-    return dest
+    return lean_pack(tmp_path)
 
 
 def _write(pack_dir: Path, name: str, text: str) -> Path:
@@ -45,15 +48,24 @@ def _write(pack_dir: Path, name: str, text: str) -> Path:
 def _problems(pack_dir: Path) -> list[str]:
     pack, problems = compile_with_problems(pack_dir)
     assert pack is None, "a pack with errors must not load"
-    with pytest.raises(RuleSetError):
-        compile_ruleset(pack_dir)
     return [str(p) for p in problems if p.severity == "error"]
 
 
-def test_bundled_pack_compiles() -> None:
-    pack = compile_ruleset(BUNDLED_RULES)
+def test_bundled_pack_compiles(pack: CompiledPack) -> None:
     assert "baclofen" in pack.drugs
     assert pack.digest.startswith("sha256:") and len(pack.digest) == 71
+
+
+def test_lean_pack_compiles(pack_dir: Path) -> None:
+    assert compile_with_problems(pack_dir)[0] is not None, "the broken packs below start from a clean one"
+
+
+def test_compile_ruleset_raises_every_error_of_a_broken_pack(pack_dir: Path) -> None:
+    _write(pack_dir, "a.yaml", rule("      - age_yaers: {gte: 3}"))
+    _write(pack_dir, "b.yaml", "drug: baclofen\nrules: {not: a list}\n")
+    with pytest.raises(RuleSetError) as raised:
+        compile_ruleset(pack_dir)
+    assert sorted(map(str, raised.value.problems)) == sorted(_problems(pack_dir))
 
 
 def test_unknown_field_is_located(pack_dir: Path) -> None:
@@ -115,10 +127,12 @@ def test_bad_conditions_are_located(pack_dir: Path, when: str, code: str, fragme
 
 
 def test_duplicate_rule_id_names_both_places(pack_dir: Path) -> None:
-    text = rule("      - age_years: {gte: 3}").replace("baclofen.test.extra", "baclofen.allergy")
+    text = rule("      - age_years: {gte: 3}").replace("baclofen.test.extra", "baclofen.dose.adult-start")
     _write(pack_dir, "dupid.yaml", text)
     probs = _problems(pack_dir)
-    assert any("E301: duplicate rule id 'baclofen.allergy' (first at rules/baclofen/" in p for p in probs), probs
+    assert any(
+        "E301: duplicate rule id 'baclofen.dose.adult-start' (first at rules/baclofen/drug.yaml" in p for p in probs
+    ), probs
 
 
 def test_contraindication_needs_critical_finding(pack_dir: Path) -> None:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
+import durable_rules_engine
 import pytest
 
-import engine.runtime.durable_host as durable_host
 from engine.compiler.pack import compile_ruleset, compile_with_problems
 from engine.runtime.engine import Engine
-from engine.settings import BUNDLED_RULES
+from tests.authoring.packs import lean_pack
 from tests.conftest import request
 
 HEADER = "drug: baclofen\nrules:\n"
@@ -25,9 +24,7 @@ RULE = """  - id: baclofen.gen.r{i}
 
 @pytest.fixture
 def pack_dir(tmp_path: Path) -> Path:
-    dest = tmp_path / "rules"
-    shutil.copytree(BUNDLED_RULES, dest)
-    return dest
+    return lean_pack(tmp_path)
 
 
 def _generate(pack_dir: Path, whens: list[str]) -> None:
@@ -38,7 +35,7 @@ def _generate(pack_dir: Path, whens: list[str]) -> None:
 def test_too_many_distinct_tests_after_one_prefix_is_refused(pack_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # >64 alpha tests passed from one node gives error 303; >512 siblings hangs create_ruleset
     _generate(pack_dir, [f"{{age_years: {{gte: {i}}}}}" for i in range(60)])
-    monkeypatch.setattr(durable_host._dre, "create_ruleset", _must_not_be_called)
+    monkeypatch.setattr(durable_rules_engine, "create_ruleset", _must_not_be_called)  # what durable_host calls
     pack, problems = compile_with_problems(pack_dir)
     assert pack is None
     assert any(p.code == "E401" and "follow the same condition prefix" in p.message for p in problems)

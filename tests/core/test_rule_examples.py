@@ -6,11 +6,10 @@ import pytest
 
 from engine.authoring.examples import example_request, run_example
 from engine.compiler.model import CompiledPack, LocatedExample
-from engine.compiler.pack import compile_ruleset
 from engine.runtime.engine import Engine
-from engine.settings import BUNDLED_RULES
+from tests.bundled import bundled_pack
 
-PACK = compile_ruleset(BUNDLED_RULES)
+PACK = bundled_pack()  # needed to collect; the same compilation the session's ``pack`` fixture returns
 
 
 @pytest.mark.parametrize("example", PACK.examples, ids=lambda e: f"{e.file}:{e.line}")

@@ -1,6 +1,7 @@
 """Harness fixtures: the pack compiled once (its drugs parametrize the tests), engines, a cohort.
 
-The drug list is read from the compiled pack at collection time, so a drug a teammate adds gets
+The drug list is read from the compiled pack at collection time (``tests/bundled.py``: one
+compilation per test process, shared with the session fixtures), so a drug a teammate adds gets
 every invariant test without anyone editing this folder. Hypothesis runs derandomized (the same
 examples every run, reproducible in CI) with no deadline; ``CDSRULES_HYPOTHESIS_SCALE`` multiplies
 the example counts for a longer local soak.
@@ -10,25 +11,22 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from engine.compiler.model import CompiledPack
-from engine.compiler.pack import compile_ruleset
 from engine.harness.case import Case, Checker
 from engine.harness.differential import Differential
 from engine.harness.synth import Generator
 from engine.runtime.engine import Engine
-from engine.settings import BUNDLED_RULES
+from tests.bundled import bundled_pack
 
 SCALE = float(os.environ.get("CDSRULES_HYPOTHESIS_SCALE", "1"))
-PACK: CompiledPack = compile_ruleset(BUNDLED_RULES)
+PACK: CompiledPack = bundled_pack()
 DRUGS = sorted(PACK.drugs)
 COHORT_SEED = 20261121
 COHORT_SIZE = 3000  # make test: invariants and the differential check over this many synthetic patients
-SYNTHEA = Path(__file__).resolve().parents[3] / "shared" / "data" / "synthea"
 
 settings.register_profile(
     "harness",
