@@ -20,7 +20,7 @@ import logging
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from bench.workload import order_select_body
 from engine.api.app import build_state, create_app
@@ -123,7 +123,7 @@ def _run(settings: Settings, state: Any, bodies: list[dict[str, Any]], n: int) -
     rows: dict[str, float] = {"Engine.evaluate alone": round((time.process_time() - c0) / n * 1000, 3)}
     app = create_app(settings, state)
     lean = create_app(settings, state)
-    lean.user_middleware = [m for m in lean.user_middleware if m.cls is not BodySizeLimit]
+    lean.user_middleware = [m for m in lean.user_middleware if cast(object, m.cls) is not BodySizeLimit]
     record = state.audit.record
 
     async def measure() -> None:
