@@ -20,6 +20,7 @@ from tests.harness.conftest import PACK
 N = 600
 
 
+@pytest.mark.integration  # a LocalCluster of worker processes
 @pytest.mark.parametrize(("ship_pack", "checks"), [(True, Checks()), (False, Checks(invariants=False))])
 def test_dask_localcluster_equals_in_process(tmp_path: Path, ship_pack: bool, checks: Checks) -> None:
     path = tmp_path / "patients.jsonl"
