@@ -25,8 +25,11 @@ run: $(STAMP)
 	@mkdir -p var
 	$(BIN)/cdsrules serve --host 127.0.0.1 --port $(PORT)
 
-# The full gate (CI runs it through .ci/run): static checks, the rule pack, every test.
-test: lint typecheck rules pytest
+# The full gate (CI runs it through .ci/run): static checks and every test. The bundled pack goes
+# through the server's gate (compile, lint, examples) once per test process, in the session's
+# ``prepared`` fixture; tests/authoring/test_lint.py and tests/core/test_rule_examples.py read its
+# verdict, so make test does not also run `cdsrules lint` over the same examples.
+test: lint typecheck pytest
 
 # The quick loop while editing: the same static checks, then the tests not marked slow or
 # integration (no PostgreSQL, browser, worker processes or soaks), stopping at the first failure.
@@ -39,8 +42,7 @@ lint: $(DEVSTAMP)
 typecheck: $(DEVSTAMP)
 	$(BIN)/mypy
 
-# compile + clinical lint + example coverage; the examples themselves run once, in pytest
-# (tests/core/test_rule_examples.py), which reports each by file and line
+# the server's gate on rules/ (compile, clinical lint, examples), as a rule author runs it
 rules: $(DEVSTAMP)
 	$(BIN)/cdsrules lint rules
 

@@ -146,11 +146,11 @@ def ratio(a: dict[str, Any], b: dict[str, Any], key: str = "p50") -> float:
 def cold_child() -> dict[str, Any]:
     """Run in a fresh interpreter: import, compile, construct, then the first evaluations."""
     t0 = time.perf_counter()
-    from engine.compiler.pack import compile_ruleset
+    from engine.compiler.pack import compile_pack
     from engine.settings import BUNDLED_RULES
 
     t1 = time.perf_counter()
-    pack = compile_ruleset(BUNDLED_RULES)
+    pack = compile_pack(BUNDLED_RULES)
     t2 = time.perf_counter()
     engine = Engine(pack)
     t3 = time.perf_counter()

@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any, cast
 
 from bench.workload import order_select_body
-from engine.api.app import build_state, create_app
+from engine.api.app import create_app
 from engine.api.body_limit import BodySizeLimit
 from engine.observability.logs import configure_logging
+from engine.service.state import build_state
 from engine.settings import BUNDLED_RULES, Settings
 from schemas.api import EvaluateRequest
 

@@ -27,12 +27,12 @@ def rss_mb() -> float:
 
 def child(total: int, warmup: int, mix_size: int) -> dict[str, Any]:
     from bench.workload import synthetic_bodies
-    from engine.compiler.pack import compile_ruleset
+    from engine.compiler.pack import compile_pack
     from engine.runtime.engine import Engine
     from engine.settings import BUNDLED_RULES
     from schemas.api import EvaluateRequest
 
-    pack = compile_ruleset(BUNDLED_RULES)
+    pack = compile_pack(BUNDLED_RULES)
     engine = Engine(pack)
     reqs = [EvaluateRequest.model_validate(b) for b in synthetic_bodies(pack, mix_size)]
     after_compile = rss_mb()

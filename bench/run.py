@@ -87,7 +87,7 @@ QUICK = Plan(
 
 
 def run(plan: Plan, sections: tuple[str, ...], quick: bool) -> dict[str, Any]:
-    from engine.compiler.pack import compile_ruleset
+    from engine.compiler.pack import compile_pack
     from engine.settings import BUNDLED_RULES
 
     started = time.perf_counter()
@@ -98,7 +98,7 @@ def run(plan: Plan, sections: tuple[str, ...], quick: bool) -> dict[str, Any]:
         "plan": plan.__dict__,
         "machine": machine.describe(ROOT),
     }
-    pack = compile_ruleset(BUNDLED_RULES)
+    pack = compile_pack(BUNDLED_RULES)
     results["rule_pack"] = {
         "version": pack.version,
         "digest": pack.digest,

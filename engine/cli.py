@@ -1,7 +1,8 @@
-"""The ``cdsrules`` command line: serve, eval, lint, test, schema.
+"""The ``cdsrules`` command line: serve, eval, lint, test, schema (and the audit, harness and authoring groups).
 
-Rule authors live here: ``lint`` prints ``file:line: code: message`` and ``test`` runs the
-examples beside the rules, both with exit codes CI can rely on.
+Rule authors live here: ``lint`` runs the server's own gate (``engine.pipeline.prepare``) and
+prints ``file:line: code: message``, ``test`` prints each example's PASS/FAIL from that same gate,
+and ``eval`` answers one request on the engine the gate built; exit codes CI can rely on.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from engine.errors import CdsRulesError, RuleProblem, RuleSetError
+from engine.errors import CdsRulesError, RuleProblem
+from engine.pipeline import Prepared, Rejected, prepare
 from engine.settings import BUNDLED_RULES, Settings
+from engine.validation import locate
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="cdsrules: clinical decision-support rules.")
 
@@ -51,51 +54,45 @@ def serve(
         raise typer.Exit(2) from exc
 
 
+def _prepared(rules: Path, code: int) -> Prepared:
+    """The gate every entry point shares; its errors printed and exit ``code`` when it rejects."""
+    result = prepare(rules)
+    if isinstance(result, Rejected):
+        _print_problems(list(result.problems), "text")
+        _err(f"rule pack rejected: {len(result.errors)} error(s)")
+        raise typer.Exit(code)
+    return result
+
+
 @app.command("eval")
 def eval_cmd(
     request_file: Annotated[Path, typer.Argument(help="JSON body as for POST /v1/evaluate ('-' for stdin).")],
     rules: Annotated[Path, typer.Option(help="Rule pack directory.")] = BUNDLED_RULES,
 ) -> None:
     """Evaluate one request and print the same JSON as the API."""
-    from engine.compiler.pack import compile_ruleset
-    from engine.runtime.engine import Engine
     from schemas.api import EvaluateRequest
 
     text = sys.stdin.read() if str(request_file) == "-" else request_file.read_text(encoding="utf-8")
     try:
         req = EvaluateRequest.model_validate_json(text)
     except ValidationError as exc:
-        from engine.api.problems import validation_problems
-
-        for p in validation_problems([dict(e) for e in exc.errors()]):
-            _err(f"{request_file}: {p.pointer or '/'}: {p.message}")
+        for bad in locate(exc, EvaluateRequest):
+            _err(f"{request_file}: {bad.pointer or '/'}: {bad.message}")
         raise typer.Exit(2) from exc
+    prepared = _prepared(rules, 2)
     try:
-        engine = Engine(compile_ruleset(rules))
-        resp = engine.evaluate(req)
-    except RuleSetError as exc:
-        _err(str(exc))
-        raise typer.Exit(2) from exc
+        resp = prepared.engine.evaluate(req)
     except CdsRulesError as exc:
         _err(f"{request_file}: {exc}")
         raise typer.Exit(2) from exc
+    finally:
+        prepared.close()
     typer.echo(resp.model_dump_json(indent=2))
 
 
 def _print_problems(problems: list[RuleProblem], fmt: str) -> None:
     if fmt == "json":
-        rows = [
-            {
-                "file": p.file,
-                "line": p.line,
-                "code": p.code,
-                "severity": p.severity,
-                "message": p.message,
-                "hint": p.hint,
-            }
-            for p in sorted(problems)
-        ]
-        typer.echo(json.dumps(rows, indent=2))
+        typer.echo(json.dumps([p.as_dict() for p in sorted(problems)], indent=2))
         return
     for p in sorted(problems):
         typer.echo(f"{p}" + (f" [{p.severity}]" if p.severity != "error" else ""))
@@ -108,17 +105,29 @@ def lint(
     rules: RulesArg = BUNDLED_RULES,
     fmt: Annotated[str, typer.Option("--format", help="text or json")] = "text",
     strict: Annotated[bool, typer.Option(help="Treat warnings as errors.")] = False,
+    timings: Annotated[bool, typer.Option(help="Print how long each stage of the gate took.")] = False,
 ) -> None:
-    """Check a rule pack (schema, terminology, clinical logic: docs/errors.md); exit 1 if it would not load."""
-    from engine.authoring.checks import check_pack
-
-    pack, problems = check_pack(rules)
+    """Run the server's gate on a rule pack (docs/errors.md); exit 1 if the server would refuse it."""
+    result = prepare(rules)
+    problems = list(result.problems)
     _print_problems(problems, fmt)
     errors = [p for p in problems if p.severity == "error" or strict]
     if fmt == "text":
         status = "FAILED" if errors else "ok"
-        summary = f"{len(pack.rules)} rules, {len(pack.drugs)} drugs" if pack else "not loaded"
+        if isinstance(result, Prepared):
+            pack = result.pack
+            summary = f"{len(pack.rules)} rules, {len(pack.drugs)} drugs, {len(result.examples)} examples pass"
+        else:
+            summary = "the server would refuse this pack"
         _err(f"lint {status}: {len(errors)} error(s), {len(problems) - len(errors)} warning(s); {summary}")
+        if timings:
+            for t in result.timings:
+                _err(
+                    f"  {t.stage:<15} {t.seconds * 1000:8.1f} ms  {t.problems} problem(s)"
+                    + ("" if t.ran else "  (skipped)")
+                )
+    if isinstance(result, Prepared):
+        result.close()
     if errors:
         raise typer.Exit(1)
 
@@ -128,31 +137,30 @@ def test(
     rules: RulesArg = BUNDLED_RULES,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print failures only.")] = False,
 ) -> None:
-    """Run every rule file's examples; exit 1 on any failure or when there are none."""
-    from engine.authoring.examples import run_examples
-    from engine.compiler.pack import compile_ruleset
-    from engine.runtime.engine import Engine
-
-    try:
-        pack = compile_ruleset(rules)
-    except RuleSetError as exc:
-        _err(str(exc))
-        raise typer.Exit(1) from exc
-    engine = Engine(pack)
-    results = run_examples(engine, pack.examples)
-    failed = [r for r in results if not r.passed]
-    for r in results:
+    """Run every rule file's examples (through the same gate); exit 1 on any failure or when there are none."""
+    result = prepare(rules)
+    for r in result.examples:
         if r.passed and not quiet:
             typer.echo(f"PASS {r.where} {r.example.example.name}")
         elif not r.passed:
             typer.echo(f"FAIL {r.where} {r.example.example.name}")
             for f in r.failures:
                 typer.echo(f"     {f}")
-    untested = sorted(set(pack.rules) - {rid for r in results for rid in r.fired})
-    typer.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
-    if untested:
-        _err(f"note: {len(untested)} rule(s) fire in no example: {', '.join(untested)}")
-    if not results:
+    failed = [r for r in result.examples if not r.passed]
+    if isinstance(result, Rejected) and not result.examples:
+        _print_problems(list(result.errors), "text")
+        _err("rule pack rejected before its examples could run")
+        raise typer.Exit(1)
+    typer.echo(f"{len(result.examples) - len(failed)} passed, {len(failed)} failed")
+    if isinstance(result, Prepared):
+        untested = sorted(p.message.split(" ")[0] for p in result.warnings if p.code == "W601")
+        if untested:
+            _err(f"note: {len(untested)} rule(s) fire in no example: {', '.join(untested)}")
+        result.close()
+    elif not failed:  # rejected for something other than its examples (e.g. durable-rules refused it)
+        _print_problems(list(result.errors), "text")
+        raise typer.Exit(1)
+    if not result.examples:
         _err("no examples found")
         raise typer.Exit(1)
     if failed:

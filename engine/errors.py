@@ -1,14 +1,24 @@
 """The one exception family of cdsrules.
 
 Every error carries a location a person can act on: ``file:line`` for rule files, a JSON pointer
-for request bodies. Third-party errors (durable-rules, YAML, pydantic) are translated at one
-boundary each, never leaked.
+for request bodies. Third-party errors are translated at one boundary each, never leaked:
+durable-rules in ``engine.runtime.durable_host``, YAML in ``engine.compiler.yaml_source``, pydantic
+in ``engine.validation``, SQLAlchemy in ``engine.audit.store``, JWT in ``engine.security.jwt``,
+httpx in ``engine.cdshooks.fhirclient``.
 
     CdsRulesError
-    ├── RuleSetError            a rule pack failed to compile; holds every RuleProblem found
+    ├── RuleSetError            a rule pack did not pass the gate; holds every RuleProblem found
     ├── InputError              a request is unusable; holds every InputProblem found
-    └── EngineError             the rule runtime (durable-rules) failed while evaluating
-        └── EngineLimitError    a compiled ruleset would cross a durable-rules hard limit
+    ├── EngineError             the rule runtime (durable-rules) failed while evaluating
+    ├── AuditError              the decision could not be recorded (engine.audit.store)
+    ├── UnsafeSettingsError     the settings must not serve (engine.service.safety)
+    └── FhirImportError         a FHIR file could not be imported (engine.harness.fhir_import)
+
+Three exceptions stay outside the family on purpose, because they never cross a layer:
+``CdsHooksError`` (engine.cdshooks.errors) is the CDS Hooks adapter's 4xx with its
+OperationOutcome, ``AuthFailed`` (engine.security.jwt) is why a token was refused and becomes a bare
+401, and ``ConditionError`` (engine.compiler.conditions) becomes a located RuleProblem in the
+compiler.
 """
 
 from __future__ import annotations
@@ -29,6 +39,17 @@ class RuleProblem:
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.code}: {self.message}"
+
+    def as_dict(self) -> dict[str, str | int]:
+        """The JSON shape every surface uses (CLI ``--format json``, admin reload, readiness)."""
+        return {
+            "file": self.file,
+            "line": self.line,
+            "code": self.code,
+            "severity": self.severity,
+            "message": self.message,
+            "hint": self.hint,
+        }
 
 
 @dataclass(frozen=True)
@@ -60,7 +81,3 @@ class InputError(CdsRulesError):
 
 class EngineError(CdsRulesError):
     """durable-rules misbehaved. The evaluation is abandoned; no partial advice is returned."""
-
-
-class EngineLimitError(EngineError):
-    pass

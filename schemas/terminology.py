@@ -73,3 +73,51 @@ class ValueSet(StrictModel):
 class ValueSetsFile(StrictModel):
     kind: Literal["value-sets"]
     value_sets: list[ValueSet]
+
+
+# ---- value sets with members (one file per set, under terminology/value-sets/) -----------------
+
+CodeSystemName = Literal["rxnorm", "snomed", "icd10cm", "ndc"]
+SYSTEM_URIS: dict[str, str] = {
+    "rxnorm": "http://www.nlm.nih.gov/research/umls/rxnorm",
+    "snomed": "http://snomed.info/sct",
+    "icd10cm": "http://hl7.org/fhir/sid/icd-10-cm",
+    "ndc": "http://hl7.org/fhir/sid/ndc",
+}
+OID_PATTERN = r"^[0-2](\.[0-9]+)+$"
+
+
+class SetSource(StrictModel):
+    """Where a group of members comes from: a published expansion (VSAC OID / canonical URL and the
+    expansion's version), or the label or guideline that names the ingredients."""
+
+    id: str = Field(pattern=ID_PATTERN, description="Key that member groups refer to.")
+    label: str = Field(min_length=3)
+    url: str | None = Field(default=None, pattern=r"^(https?|urn):", description="Canonical URL or page.")
+    oid: str | None = Field(default=None, pattern=OID_PATTERN, description="VSAC OID, when the set has one.")
+    version: str | None = Field(default=None, description="Expansion version or timestamp, as published.")
+    section: str | None = None
+    note: str | None = None
+
+
+class MemberGroup(StrictModel):
+    """Codes of one system, as one source lists them: ``[code, display]`` pairs."""
+
+    source: str = Field(pattern=ID_PATTERN, description="A SetSource id of this value set.")
+    system: CodeSystemName
+    codes: list[tuple[str, str]] = Field(min_length=1)
+
+
+class ValueSetFile(StrictModel):
+    kind: Literal["value-set"]
+    id: str = Field(pattern=ID_PATTERN, description="The id rule files use (a drug class or condition set).")
+    title: str
+    domain: Literal["medication", "condition"]
+    ingredients: list[str] = Field(
+        default_factory=list, description="medication sets: ingredient ids that make a product a member."
+    )
+    include: list[str] = Field(default_factory=list, description="Narrower value sets of the same domain.")
+    icd10cm_prefixes: list[str] = Field(default_factory=list, description="ICD-10-CM categories matched by prefix.")
+    text: list[str] = Field(default_factory=list, description="Free-text names a person would write.")
+    sources: list[SetSource] = Field(min_length=1)
+    members: list[MemberGroup] = Field(default_factory=list)

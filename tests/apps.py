@@ -8,7 +8,6 @@ where it matters: in ``tests/ops`` (real processes) and ``tests/authoring`` (rel
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,8 +15,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from engine.api.app import create_app
-from engine.api.state import AppState
 from engine.audit.store import AuditStore
+from engine.service.state import AppState
 from engine.settings import BUNDLED_RULES, Settings
 
 MakeClient = Callable[[Settings], TestClient]
@@ -26,7 +25,7 @@ MakeClient = Callable[[Settings], TestClient]
 def app_for(settings: Settings, base: AppState) -> FastAPI:
     audit = AuditStore(settings.database_url, settings.audit_hash_key, settings.audit_store_inputs)
     audit.migrate()
-    return create_app(settings, dataclasses.replace(base, settings=settings, audit=audit))
+    return create_app(state=base.derive(settings, audit))
 
 
 def sqlite_settings(tmp: Path, **kw: object) -> Settings:

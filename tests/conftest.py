@@ -1,6 +1,6 @@
-"""Shared fixtures: the bundled rule pack compiled once, engines, and apps on a temp database.
+"""Shared fixtures: the bundled pack through the gate once, engines, and apps on a temp database.
 
-``client`` is a TestClient on an app that shares the session's started engine (``tests/apps.py``)
+``client`` is a TestClient on an app that shares the session's prepared engine (``tests/apps.py``)
 with a fresh SQLite audit store per test, so a test costs a migration, not a start-up.
 """
 
@@ -14,29 +14,35 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from engine.api.app import create_app
-from engine.api.state import AppState
+from engine.audit.store import AuditStore
 from engine.compiler.model import CompiledPack
+from engine.pipeline import Prepared, prepare_or_raise
 from engine.runtime.engine import Engine
+from engine.service.state import AppState, state_from
 from engine.settings import BUNDLED_RULES, Settings
 from schemas.api import EvaluateRequest
 from tests.apps import MakeClient, app_for
-from tests.bundled import bundled_pack
 from tests.needs import REPO, shared_path
 
 __all__ = ["REPO", "request"]
 
 
 @pytest.fixture(scope="session")
-def pack() -> CompiledPack:
-    return bundled_pack()
+def prepared() -> Iterator[Prepared]:
+    """The bundled pack through the server's gate, once per session (its examples ran there)."""
+    result = prepare_or_raise(BUNDLED_RULES)
+    yield result
+    result.close()
 
 
 @pytest.fixture(scope="session")
-def engine(pack: CompiledPack) -> Iterator[Engine]:
-    eng = Engine(pack)
-    yield eng
-    eng.close()
+def pack(prepared: Prepared) -> CompiledPack:
+    return prepared.pack
+
+
+@pytest.fixture(scope="session")
+def engine(prepared: Prepared) -> Engine:
+    return prepared.engine
 
 
 @pytest.fixture(scope="session")
@@ -51,12 +57,16 @@ def synthea() -> Path:
 
 
 @pytest.fixture(scope="session")
-def served_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppState]:
-    """One real start-up per session (compile, lint, examples, migrate), shut down at the end."""
+def served_state(prepared: Prepared, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppState]:
+    """The app's state on the session's prepared pack; start-up itself is tested in tests/ops."""
     base = tmp_path_factory.mktemp("served")
-    app = create_app(Settings(database_url=f"sqlite:///{base}/base.db", rules_dir=BUNDLED_RULES))
-    with TestClient(app):
-        yield app.state.cds
+    settings = Settings(database_url=f"sqlite:///{base}/base.db", rules_dir=BUNDLED_RULES)
+    audit = AuditStore(settings.database_url, settings.audit_hash_key, settings.audit_store_inputs)
+    audit.migrate()
+    state = state_from(settings, prepared, audit)
+    yield state
+    state.reloader.stop()
+    audit.dispose()  # the engine belongs to ``prepared``, closed with it
 
 
 @pytest.fixture

@@ -1,4 +1,9 @@
-"""The FastAPI application: compile the rule pack once, open the audit store, mount the routes."""
+"""The FastAPI application: mount the routes on a built ``AppState`` (``engine.service.state``).
+
+Two explicit entry points: ``create_app(settings)`` builds the state in its lifespan (what a
+uvicorn/gunicorn worker runs), ``create_app(settings, state)`` serves a state built beforehand
+(``cdsrules serve`` with one worker, and tests that share one prepared pack).
+"""
 
 from __future__ import annotations
 
@@ -11,51 +16,40 @@ from fastapi import FastAPI
 from engine import __version__
 from engine.api import author, problems
 from engine.api.body_limit import BodySizeLimit
+from engine.api.cors import install_cors
 from engine.api.routes_admin import router as admin_router
+from engine.api.routes_cds import build_router as cds_router
 from engine.api.routes_v1 import router as v1_router
-from engine.api.state import AppState
-from engine.audit.store import AuditStore
-from engine.authoring.reload import Reloader, load_engine
-from engine.cdshooks import install as install_cds_hooks
 from engine.observability import http as ops_http
-from engine.ops import safety
-from engine.runtime.registry import EngineRegistry
+from engine.service.state import AppState, build_state
 from engine.settings import Settings
 
 log = logging.getLogger("cdsrules")
 
 
-def build_state(settings: Settings) -> AppState:
-    """Compile the pack and open the store; raises (and the app refuses to start) on any error."""
-    safety.check(settings)  # the bind address is checked by `cdsrules serve`, which knows it
-    engine = load_engine(settings.rules_dir)  # compile + clinical lint + examples: the gate every reload passes
-    audit = AuditStore(settings.database_url, settings.audit_hash_key, settings.audit_store_inputs)
-    audit.migrate()  # Alembic to head, under a lock: workers and replicas may start together
-    registry = EngineRegistry(engine)
-    return AppState(settings=settings, rules=registry, audit=audit, reloader=Reloader(registry, settings.rules_dir))
+def _announce_auth(state: AppState) -> None:
+    if state.verifier is None:
+        log.warning(
+            "client authentication is OFF (CDSRULES_JWT_ISSUERS is empty): any caller can use /v1 and "
+            "/cds-services. Configure the EHR's issuer and JWKS URL before connecting a real EHR."
+        )
+    else:
+        log.info("client authentication is ON for issuers %s", sorted(state.settings.jwt_issuers))
 
 
 def create_app(settings: Settings | None = None, state: AppState | None = None) -> FastAPI:
-    settings = settings or Settings()
+    settings = state.settings if state is not None else (settings or Settings())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if not hasattr(app.state, "cds"):
+        if state is None:
             app.state.cds = build_state(settings)
-            pack = app.state.cds.engine.pack
-            log.info(
-                "rule pack %s (%s) compiled: %d drugs, %d rules",
-                pack.version,
-                pack.digest,
-                len(pack.drugs),
-                len(pack.rules),
-            )
-        if app.state.cds.settings.reload_rules:
-            app.state.cds.reloader.watch(app.state.cds.settings.reload_interval_s)
+        cds: AppState = app.state.cds
+        _announce_auth(cds)
+        if cds.settings.reload_rules:
+            cds.reloader.watch(cds.settings.reload_interval_s)
         yield
-        app.state.cds.reloader.stop()
-        app.state.cds.rules.close()
-        app.state.cds.audit.dispose()
+        cds.close()
 
     app = FastAPI(
         title="cdsrules",
@@ -71,9 +65,9 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
 
     app.include_router(v1_router)
     app.include_router(admin_router)  # /v1/admin/rules, /v1/admin/reload (bearer admin_token)
+    app.include_router(cds_router(settings))  # /cds-services (CDS Hooks 2.0.1)
     author.install(app)  # /author: rule browser and patient form for rule authors
 
     ops_http.install(app)  # /healthz, /readyz, /metrics and per-request metrics + JSON access log
-    install_cds_hooks(app, settings)  # /cds-services (CDS Hooks 2.0.1) and CORS, outermost
-
+    install_cors(app, settings.cors_origins)  # outermost, so every response a browser sees has the headers
     return app

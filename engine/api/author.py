@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from engine.api.state import StateDep
+from engine.api.deps import StateDep
 from engine.authoring.explain import Explainer
 from engine.compiler.model import SHARED, CompiledPack
 from schemas.rulefile import Then

@@ -12,38 +12,22 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from engine.api.deps import ClientRefused
 from engine.audit.store import AuditError
 from engine.errors import EngineError, InputError, InputProblem, RuleSetError
+from engine.validation import Located, locate
+from schemas.api import EvaluateRequest
+
+_BODY_MODEL = EvaluateRequest  # the only route with a JSON body FastAPI validates
 
 log = logging.getLogger("cdsrules.api")
 
 
-def pointer(loc: tuple[Any, ...]) -> str:
-    """JSON pointer (RFC 6901) of a pydantic error location, without the 'body' prefix."""
-    parts = [str(p) for p in loc if p != "body"]
-    # pydantic names union branches ('CodeableConcept', 'str', 'function-after[...]'): not JSON paths
-    parts = [p for p in parts if not (p[:1].isupper() or "[" in p or p in ("str", "int", "float", "bool"))]
-    return "/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts) if parts else ""
-
-
-def validation_problems(errors: list[dict[str, Any]]) -> list[InputProblem]:
-    out: list[InputProblem] = []
-    for err in errors:
-        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-        if err.get("type") == "extra_forbidden":
-            msg = "unknown field"
-        out.append(InputProblem(pointer(tuple(err.get("loc", ()))), msg, str(err.get("type", "invalid"))))
-    # union branches repeat the same pointer; keep the first message per pointer and type
-    seen: set[tuple[str, str]] = set()
-    unique = []
-    for p in out:
-        if (p.pointer, p.message) not in seen:
-            seen.add((p.pointer, p.message))
-            unique.append(p)
-    return unique
+def input_problems(located: list[Located]) -> list[InputProblem]:
+    return [InputProblem(b.pointer, b.message, b.kind) for b in located]
 
 
 def problem_response(status: int, title: str, problems: list[InputProblem] | None = None, **extra: Any) -> JSONResponse:
@@ -64,7 +48,12 @@ def install(app: FastAPI) -> None:
             return problem_response(
                 400, "Malformed JSON", [InputProblem("", f"malformed JSON: {detail}", "json_invalid")]
             )
-        return problem_response(422, "Invalid request", validation_problems(errors))
+        # FastAPI validates the body against the route's model (loc starts with "body"); query and
+        # path parameters keep their prefix ("/query/limit"), which is where the caller must look
+        body = [e for e in errors if tuple(e.get("loc", ()))[:1] == ("body",)]
+        other = [e for e in errors if tuple(e.get("loc", ()))[:1] != ("body",)]
+        found = locate(body, _BODY_MODEL, skip=1) + locate(other)
+        return problem_response(422, "Invalid request", input_problems(found))
 
     @app.exception_handler(InputError)
     async def _input(_: Request, exc: InputError) -> JSONResponse:
@@ -84,6 +73,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RuleSetError)
     async def _rules(_: Request, exc: RuleSetError) -> JSONResponse:
         return problem_response(503, "Rule pack is not loaded", rule_problems=[str(p) for p in exc.problems[:50]])
+
+    @app.exception_handler(ClientRefused)
+    async def _refused(_: Request, exc: ClientRefused) -> Response:
+        return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})  # bare: same on every surface
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

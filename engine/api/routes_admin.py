@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from engine.api.state import StateDep
+from engine.api.deps import StateDep
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 

@@ -13,23 +13,9 @@ from typing import Annotated
 
 import typer
 
-from engine.compiler.model import CompiledPack
+from engine.cli_common import candidate_pack, err
 from engine.errors import RuleSetError
 from engine.settings import BUNDLED_RULES
-
-
-def _err(msg: str) -> None:
-    typer.echo(msg, err=True)
-
-
-def _compile(rules: Path) -> CompiledPack:
-    from engine.compiler.pack import compile_ruleset
-
-    try:
-        return compile_ruleset(rules)
-    except RuleSetError as exc:
-        _err(f"{rules}: {exc}")
-        raise typer.Exit(2) from exc
 
 
 def docs(
@@ -52,14 +38,14 @@ def docs(
             if len(stale + extra) > 20:
                 typer.echo(f"... and {len(stale + extra) - 20} more")
             if stale or extra:
-                _err(f"docs differ from the rules; run `cdsrules docs --out {out}`")
+                err(f"docs differ from the rules; run `cdsrules docs --out {out}`")
                 raise typer.Exit(1)
             return
         written = write_docs(rules, out)
     except RuleSetError as exc:
-        _err(str(exc))
+        err(str(exc))
         raise typer.Exit(2) from exc
-    _err(f"wrote {len(written)} pages under {out}")
+    err(f"wrote {len(written)} pages under {out}")
 
 
 def _read(path: Path) -> str | None:
@@ -79,19 +65,21 @@ def diff(
     from engine.authoring.diff import diff_cohort
 
     if backend not in ("durable", "reference"):
-        _err("--backend is durable or reference")
+        err("--backend is durable or reference")
         raise typer.Exit(2)
     if not cohort.is_file():
-        _err(f"{cohort}: no such file")
+        err(f"{cohort}: no such file")
         raise typer.Exit(2)
-    report = diff_cohort(_compile(old), _compile(new), cohort, "durable" if backend == "durable" else "reference")
+    report = diff_cohort(
+        candidate_pack(old), candidate_pack(new), cohort, "durable" if backend == "durable" else "reference"
+    )
     data = report.as_dict()
     if fmt == "json":
         typer.echo(json.dumps(data, indent=2, sort_keys=True))
     else:
         typer.echo(render_text(data, limit))
     for bad in report.invalid:
-        _err(f"{cohort}:{bad['line']}: invalid request: {bad['error']}")
+        err(f"{cohort}:{bad['line']}: invalid request: {bad['error']}")
     if fail_on_change and report.changes:
         raise typer.Exit(1)
 

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from engine.compiler.model import CompiledPack
 from engine.errors import CdsRulesError
 from engine.runtime.engine import Backend, Engine
+from engine.validation import locate
 from schemas.api import EvaluateRequest, EvaluateResponse
 
 Finding = tuple[str, str, str]  # rule id, category, severity
@@ -188,10 +189,12 @@ def _one(report: DiffReport, engines: tuple[Engine, Engine], n: int, text: str) 
     try:
         doc = json.loads(text)
         req = EvaluateRequest.model_validate({k: doc[k] for k in ("patient", "drug") if k in doc})
-    except (ValueError, TypeError, ValidationError) as exc:
-        first = exc.errors()[0] if isinstance(exc, ValidationError) else None
-        where = "/" + "/".join(str(p) for p in first["loc"]) if first else ""
-        report.invalid.append({"line": n, "error": f"{where}: {first['msg']}" if first else str(exc)})
+    except ValidationError as exc:
+        first = locate(exc, EvaluateRequest)[0]
+        report.invalid.append({"line": n, "error": f"{first.pointer}: {first.message}"})
+        return
+    except (ValueError, TypeError) as exc:  # not JSON, or not an object
+        report.invalid.append({"line": n, "error": str(exc)})
         return
     report.patients += 1
     old, new = (_advise(e, req) for e in engines)

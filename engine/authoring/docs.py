@@ -21,7 +21,7 @@ from jinja2 import Environment, StrictUndefined, Template
 from engine.authoring import docs_templates as tpl
 from engine.authoring.explain import Explainer
 from engine.compiler.model import SHARED, CompiledPack, CompiledRule, LocatedExample
-from engine.compiler.pack import compile_ruleset
+from engine.compiler.pack import compile_pack
 from schemas.common import Source
 
 CHANGELOG = "CHANGELOG.md"
@@ -169,7 +169,7 @@ class DocsBuilder:
 
 def render_docs(root: Path) -> dict[str, str]:
     """Every page for the pack at ``root`` (raises ``RuleSetError`` if it does not compile)."""
-    pack = compile_ruleset(root)
+    pack = compile_pack(root)
     changelog = root / CHANGELOG
     text = changelog.read_text(encoding="utf-8") if changelog.exists() else ""
     return DocsBuilder(pack, text).render()

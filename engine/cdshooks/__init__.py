@@ -1,9 +1,7 @@
-"""HL7 CDS Hooks 2.0.1 (STU2) services over FHIR R4: discovery, service calls, feedback.
+"""HL7 CDS Hooks 2.0.1 (STU2) over FHIR R4: wire models, discovery, hook semantics, prefetch, cards.
 
-An adapter like ``engine.api``: it parses, maps FHIR to the native profile (``engine.fhir``),
-calls the same ``Engine.evaluate`` as ``/v1/evaluate`` and renders cards. ``install`` mounts it.
+The CDS Hooks domain without HTTP: ``hook`` parses a call and answers it (mapping FHIR to the
+native profile with ``engine.fhir``, evaluating with the same ``Engine.evaluate`` as
+``/v1/evaluate``, rendering cards). The HTTP endpoints are ``engine.api.routes_cds``; the audit
+record is written by ``engine.service.decisions``.
 """
-
-from engine.cdshooks.router import build_router, install
-
-__all__ = ["build_router", "install"]

@@ -2,7 +2,8 @@
 
 The spec asks services to explain non-2xx answers with an OperationOutcome; EHR integrators read
 ``issue.expression`` (the field, e.g. ``context.selections``) and ``diagnostics`` (why). Pydantic
-errors are translated here, at one boundary, so every 400 looks the same.
+errors are located by ``engine.validation`` (the same paths as the native API's JSON pointers)
+and rendered here as FHIRPath-like expressions.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from engine.validation import dotted, locate
 
 FHIR_JSON = "application/fhir+json"
 
@@ -50,25 +54,13 @@ def outcome_response(exc: CdsHooksError) -> JSONResponse:
     return JSONResponse(operation_outcome(exc.issues), status_code=exc.status, media_type=FHIR_JSON)
 
 
-def _path(loc: Iterable[Any], prefix: str) -> str:
-    parts = [prefix] if prefix else []
-    for p in loc:
-        if isinstance(p, int):
-            parts[-1:] = [f"{parts[-1]}[{p}]"] if parts else [f"[{p}]"]
-        elif isinstance(p, str) and not (p[:1].isupper() or "[" in p):  # skip pydantic union branch names
-            parts.append(p)
-    return ".".join(parts)
-
-
-def from_validation(errors: Iterable[dict[str, Any]], prefix: str = "") -> CdsHooksError:
-    """A 400 naming each invalid field of a pydantic ValidationError."""
+def from_validation(exc: ValidationError, model: Any, prefix: str = "") -> CdsHooksError:
+    """A 400 naming each invalid field (``engine.validation.locate``, as every surface does)."""
     issues: list[Issue] = []
-    for e in errors:
-        kind = str(e.get("type", ""))
-        msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
-        path = _path(e.get("loc", ()), prefix)
-        if "fhirServer is required" in msg:
+    for bad in locate(exc, model):
+        path = dotted(bad.path, prefix)
+        if "fhirServer is required" in bad.message:
             path = "fhirServer"
-        code = "required" if kind == "missing" else "invalid"
-        issues.append(Issue(path, f"{path or 'body'}: {msg}", code))
+        code = "required" if bad.kind == "missing" else "invalid"
+        issues.append(Issue(path, f"{path or 'body'}: {bad.message}", code))
     return CdsHooksError(400, issues or [Issue("", "invalid request")])

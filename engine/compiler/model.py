@@ -1,15 +1,16 @@
 """What the compiler produces: an immutable, validated rule pack ready for the runtime.
 
 A ``CompiledPack`` is built once (at start-up or on reload) and shared read-only by every request.
+Whether it also passed the clinical lint and its examples is recorded by ``engine.pipeline``
+(``Prepared``), not on the pack.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from engine.compiler.conditions import Test
-from engine.errors import RuleProblem
 from engine.terminology import Terminology
 from schemas.rulefile import DrugProfile, Example, Rule, Then
 
@@ -70,7 +71,7 @@ class DrugRules:
     durable_names: dict[str, str]  # durable rule name -> rule id
 
 
-@dataclass
+@dataclass(frozen=True)
 class CompiledPack:
     version: str
     digest: str
@@ -78,6 +79,5 @@ class CompiledPack:
     derived: dict[str, tuple[str, ...]]
     drugs: dict[str, DrugRules]
     rules: dict[str, CompiledRule]
-    examples: list[LocatedExample]
-    files: list[str]
-    warnings: list[RuleProblem] = field(default_factory=list)
+    examples: tuple[LocatedExample, ...]
+    files: tuple[str, ...]

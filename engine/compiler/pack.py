@@ -1,14 +1,16 @@
-"""Compile a rule pack: the directory ``rules/`` in named stages, every error collected.
+"""The compiler's stages over one rule pack directory, each appending to ``Compilation.problems``.
 
-Stages: parse YAML -> validate schema -> resolve terminology -> check ids and conflicts ->
-build durable-rules rulesets. A pack with any error never loads (``RuleSetError`` lists all of
-them as ``file:line: code: message``); a pack that compiles is immutable.
+``engine.pipeline`` runs them in order (and then the clinical lint and the examples) as the one gate
+every entry point shares. Each stage reads what the previous ones left on the ``Compilation`` and
+never raises for a bad pack: every problem is collected as ``file:line: code: message`` so an
+author sees all of them at once. ``compile_pack`` runs just these stages, for tools that need a
+well-formed pack and no examples (tests of the compiler itself).
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -17,9 +19,10 @@ from engine.compiler.conditions import ConditionCompiler, ConditionError
 from engine.compiler.durable_form import build_definition
 from engine.compiler.model import SHARED, CompiledPack, CompiledRule, DrugRules, LocatedExample
 from engine.compiler.problems import validation_problems
+from engine.compiler.terminology_files import load_terminology
 from engine.compiler.yaml_source import YamlDocument, load_yaml
 from engine.errors import RuleProblem, RuleSetError
-from engine.terminology import Terminology, load_terminology
+from engine.terminology import Terminology
 from schemas.rulefile import DrugProfile, RuleFile
 
 PACK_FILE = "pack.yaml"
@@ -27,9 +30,58 @@ TERMINOLOGY_DIR = "terminology"
 
 
 @dataclass
-class _ParsedFile:
+class ParsedFile:
     doc: YamlDocument
-    model: RuleFile
+    rel: Path  # inside the pack: baclofen/renal.yaml
+    model: RuleFile | None = None  # set by the schema stage when the file is valid
+
+
+@dataclass
+class Compilation:
+    """What the stages know so far about one pack; stages fill it in order."""
+
+    root: Path
+    display: Path  # file names in problems are shown relative to this (the pack's parent)
+    problems: list[RuleProblem] = field(default_factory=list)
+    version: str = "0.0.0"
+    pack_doc: YamlDocument | None = None
+    files: list[ParsedFile] = field(default_factory=list)
+    terminology: Terminology = field(default_factory=Terminology)
+    derived: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    rules: dict[str, CompiledRule] = field(default_factory=dict)
+    profiles: dict[str, DrugProfile] = field(default_factory=dict)
+    examples: list[LocatedExample] = field(default_factory=list)
+    drugs: dict[str, DrugRules] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, root: Path) -> Compilation:
+        root = root.resolve()
+        return cls(root=root, display=root.parent)
+
+    @property
+    def failed(self) -> bool:
+        return any(p.severity == "error" for p in self.problems)
+
+    def shown(self, path: Path) -> str:
+        return path.relative_to(self.display).as_posix() if path.is_relative_to(self.display) else str(path)
+
+    @property
+    def valid_files(self) -> list[tuple[YamlDocument, RuleFile]]:
+        return [(f.doc, f.model) for f in self.files if f.model is not None]
+
+    def pack(self) -> CompiledPack:
+        """The compiled pack; only once every compile stage ran without an error."""
+        assert not self.failed, "a pack with errors is never built"
+        return CompiledPack(
+            version=self.version,
+            digest=pack_digest(self.root),
+            terminology=self.terminology,
+            derived=self.derived,
+            drugs=self.drugs,
+            rules=self.rules,
+            examples=tuple(self.examples),
+            files=tuple([d.path for d, _ in self.valid_files] + self.terminology.files),
+        )
 
 
 def pack_digest(root: Path) -> str:
@@ -42,154 +94,162 @@ def pack_digest(root: Path) -> str:
     return "sha256:" + h.hexdigest()
 
 
-def compile_ruleset(root: Path) -> CompiledPack:
-    """Compile ``root`` (usually ``rules/``) or raise ``RuleSetError`` with every problem found."""
-    pack, problems = compile_with_problems(root)
-    errors = [p for p in problems if p.severity == "error"]
-    if errors or pack is None:
-        raise RuleSetError(errors or problems)
-    return pack
+# ---- the stages ------------------------------------------------------------------------------------
 
 
-def compile_with_problems(root: Path) -> tuple[CompiledPack | None, list[RuleProblem]]:
-    root = root.resolve()
-    display = root.parent
-    problems: list[RuleProblem] = []
-    if not root.is_dir():
-        return None, [RuleProblem(str(root), 1, "E002", "rules directory does not exist")]
-
-    version = _pack_version(root, display, problems)
-    # stage 1+2: parse and validate every rule file
-    parsed: list[_ParsedFile] = []
-    for path in sorted(root.rglob("*.y*ml")):
-        rel = path.relative_to(root)
+def parse_files(c: Compilation) -> None:
+    """Read pack.yaml and every rule file as YAML with line numbers (E001, E002, E003)."""
+    if not c.root.is_dir():
+        c.problems.append(RuleProblem(str(c.root), 1, "E004", "rules directory does not exist"))
+        return
+    path = c.root / PACK_FILE
+    if not path.exists():
+        c.problems.append(RuleProblem(c.shown(path), 1, "E003", "missing pack.yaml (version: x.y.z)"))
+    else:
+        doc = load_yaml(path, c.shown(path))
+        if isinstance(doc, RuleProblem):
+            c.problems.append(doc)
+        else:
+            c.pack_doc = doc
+    for path in sorted(c.root.rglob("*.y*ml")):
+        rel = path.relative_to(c.root)
         if rel.parts[0] == TERMINOLOGY_DIR or rel.as_posix() == PACK_FILE:
             continue
-        shown = path.relative_to(display).as_posix()
-        doc = load_yaml(path, shown)
+        doc = load_yaml(path, c.shown(path))
         if isinstance(doc, RuleProblem):
-            problems.append(doc)
-            continue
+            c.problems.append(doc)
+        else:
+            c.files.append(ParsedFile(doc, rel))
+
+
+def validate_files(c: Compilation) -> None:
+    """Each rule file against the rule-file schema; each file in its drug's folder (E002, E003, E302)."""
+    if c.pack_doc is not None:
+        doc = c.pack_doc
+        version = doc.data.get("version") if isinstance(doc.data, dict) else None
+        if isinstance(version, str) and version.count(".") == 2:
+            c.version = version
+        else:
+            c.problems.append(
+                RuleProblem(doc.path, doc.line_of(("version",)), "E003", "version must be 'x.y.z' (quoted)")
+            )
+    for pf in c.files:
         try:
-            parsed.append(_ParsedFile(doc, RuleFile.model_validate(doc.data)))
+            pf.model = RuleFile.model_validate(pf.doc.data)
         except ValidationError as exc:
-            problems.extend(validation_problems(doc, exc, "E002"))
-        _check_folder(rel, doc, problems)
+            c.problems.extend(validation_problems(pf.doc, exc, "E002"))
+        c.problems.extend(_check_folder(pf))
 
-    # stage 3: terminology, then conditions resolved against it
-    term_dir = root / TERMINOLOGY_DIR
+
+def load_terminology_files(c: Compilation) -> None:
+    """Ingredients, classes, products and value sets under terminology/ (E1xx)."""
+    term_dir = c.root / TERMINOLOGY_DIR
+    if not c.root.is_dir():
+        return
     if term_dir.is_dir():
-        term, term_problems = load_terminology(term_dir, display)
-        problems.extend(term_problems)
+        c.terminology, problems = load_terminology(term_dir, c.display)
+        c.problems.extend(problems)
     else:
-        term = Terminology()
-        problems.append(RuleProblem(root.relative_to(display).as_posix(), 1, "E101", "no terminology/ folder"))
+        c.problems.append(RuleProblem(c.shown(c.root), 1, "E101", "no terminology/ folder"))
 
-    derived = _derived_declarations(parsed, problems)
-    compiler = ConditionCompiler(term, derived)
-    rules: dict[str, CompiledRule] = {}
-    profiles: dict[str, DrugProfile] = {}
-    examples: list[LocatedExample] = []
-    for pf in parsed:
-        _compile_file(pf, term, compiler, derived, rules, profiles, examples, problems)
 
-    # stage 4: ids and cross-references
-    _check_examples(examples, rules, problems)
-    for drug in sorted({r.drug for r in rules.values()} - {SHARED}):
-        if drug not in profiles:
-            r = next(r for r in rules.values() if r.drug == drug)
-            problems.append(RuleProblem(r.file, 1, "E303", f"drug {drug!r} has rules but no 'profile:' block"))
+def compile_conditions(c: Compilation) -> None:
+    """Derived-fact declarations, then every rule's ``when:`` against fields and terminology (E2xx)."""
+    c.derived = _derived_declarations(c)
+    compiler = ConditionCompiler(c.terminology, c.derived)
+    for doc, model in c.valid_files:
+        _compile_file(c, doc, model, compiler)
 
-    # stage 5: durable-rules rulesets, one per drug
-    drugs: dict[str, DrugRules] = {}
-    shared = [r for r in rules.values() if r.drug == SHARED]
-    for drug, profile in sorted(profiles.items()):
-        own = [r for r in rules.values() if r.drug == drug]
+
+def cross_references(c: Compilation) -> None:
+    """Examples name real rules; every drug with rules has a profile (E3xx, E5xx)."""
+    for ex in c.examples:
+        for rid in (*ex.example.expect.fires, *ex.example.expect.not_fires):
+            if rid not in c.rules:
+                c.problems.append(
+                    RuleProblem(ex.file, ex.line, "E501", f"example {ex.example.name!r}: unknown rule {rid!r}")
+                )
+        if ex.drug == SHARED and ex.example.drug is None:
+            c.problems.append(
+                RuleProblem(ex.file, ex.line, "E502", "examples in shared files must name the ordered 'drug:'")
+            )
+    for drug in sorted({r.drug for r in c.rules.values()} - {SHARED}):
+        if drug not in c.profiles:
+            r = next(r for r in c.rules.values() if r.drug == drug)
+            c.problems.append(RuleProblem(r.file, 1, "E303", f"drug {drug!r} has rules but no 'profile:' block"))
+
+
+def durable_limits(c: Compilation) -> None:
+    """One durable-rules ruleset definition per drug, inside the C engine's hard limits (E4xx)."""
+    shared = [r for r in c.rules.values() if r.drug == SHARED]
+    for drug, profile in sorted(c.profiles.items()):
+        own = [r for r in c.rules.values() if r.drug == drug]
         definition, names, limit_problems = build_definition(shared + own)
-        problems.extend(limit_problems)
-        drugs[drug] = DrugRules(drug, profile, tuple(shared + own), definition, names)
-
-    if any(p.severity == "error" for p in problems):
-        return None, problems
-    pack = CompiledPack(
-        version=version,
-        digest=pack_digest(root),
-        terminology=term,
-        derived=derived,
-        drugs=drugs,
-        rules=rules,
-        examples=examples,
-        files=[pf.doc.path for pf in parsed] + term.files,
-        warnings=problems,
-    )
-    return pack, problems
+        c.problems.extend(limit_problems)
+        c.drugs[drug] = DrugRules(drug, profile, tuple(shared + own), definition, names)
 
 
-def _pack_version(root: Path, display: Path, problems: list[RuleProblem]) -> str:
-    path = root / PACK_FILE
-    shown = path.relative_to(display).as_posix()
-    if not path.exists():
-        problems.append(RuleProblem(shown, 1, "E003", "missing pack.yaml (version: x.y.z)"))
-        return "0.0.0"
-    doc = load_yaml(path, shown)
-    if isinstance(doc, RuleProblem):
-        problems.append(doc)
-        return "0.0.0"
-    version = doc.data.get("version") if isinstance(doc.data, dict) else None
-    if not isinstance(version, str) or version.count(".") != 2:
-        problems.append(RuleProblem(shown, doc.line_of(("version",)), "E003", "version must be 'x.y.z' (quoted)"))
-        return "0.0.0"
-    return version
+def compile_pack(root: Path) -> CompiledPack:
+    """Only the compile stages (no lint, no examples); raises ``RuleSetError`` with every error."""
+    c = Compilation.of(root)
+    for stage in (
+        parse_files,
+        validate_files,
+        load_terminology_files,
+        compile_conditions,
+        cross_references,
+        durable_limits,
+    ):
+        stage(c)
+    if c.failed:
+        raise RuleSetError([p for p in c.problems if p.severity == "error"])
+    return c.pack()
 
 
-def _check_folder(rel: Path, doc: YamlDocument, problems: list[RuleProblem]) -> None:
+# ---- helpers -----------------------------------------------------------------------------------------
+
+
+def _check_folder(pf: ParsedFile) -> list[RuleProblem]:
+    doc, rel = pf.doc, pf.rel
     drug = doc.data.get("drug") if isinstance(doc.data, dict) else None
     folder = rel.parts[0] if len(rel.parts) > 1 else ""
     expected = SHARED if folder == "shared" else folder
     if isinstance(drug, str) and drug != expected:
         msg = f"file in rules/{folder or '.'}/ says drug: {drug!r}; expected {expected!r}"
-        problems.append(RuleProblem(doc.path, doc.line_of(("drug",)), "E302", msg))
+        return [RuleProblem(doc.path, doc.line_of(("drug",)), "E302", msg)]
+    return []
 
 
-def _derived_declarations(parsed: list[_ParsedFile], problems: list[RuleProblem]) -> dict[str, tuple[str, ...]]:
+def _derived_declarations(c: Compilation) -> dict[str, tuple[str, ...]]:
     derived: dict[str, tuple[str, ...]] = {}
-    for pf in parsed:
-        for name, decl in pf.model.derived.items():
-            line = pf.doc.line_of(("derived", name))
-            if pf.model.drug != SHARED:
-                problems.append(RuleProblem(pf.doc.path, line, "E304", "derived facts are declared in shared files"))
+    for doc, model in c.valid_files:
+        for name, decl in model.derived.items():
+            line = doc.line_of(("derived", name))
+            if model.drug != SHARED:
+                c.problems.append(RuleProblem(doc.path, line, "E304", "derived facts are declared in shared files"))
             elif name in derived:
-                problems.append(RuleProblem(pf.doc.path, line, "E301", f"derived fact {name!r} declared twice"))
+                c.problems.append(RuleProblem(doc.path, line, "E301", f"derived fact {name!r} declared twice"))
             derived[name] = tuple(decl.values)
     return derived
 
 
-def _compile_file(
-    pf: _ParsedFile,
-    term: Terminology,
-    compiler: ConditionCompiler,
-    derived: dict[str, tuple[str, ...]],
-    rules: dict[str, CompiledRule],
-    profiles: dict[str, DrugProfile],
-    examples: list[LocatedExample],
-    problems: list[RuleProblem],
-) -> None:
-    doc, model = pf.doc, pf.model
-    if model.drug != SHARED and model.drug not in term.ingredients:
+def _compile_file(c: Compilation, doc: YamlDocument, model: RuleFile, compiler: ConditionCompiler) -> None:
+    problems = c.problems
+    if model.drug != SHARED and model.drug not in c.terminology.ingredients:
         problems.append(RuleProblem(doc.path, doc.line_of(("drug",)), "E204", f"unknown ingredient {model.drug!r}"))
     if model.profile is not None:
         line = doc.line_of(("profile",))
         if model.profile.ingredient != model.drug:
             problems.append(RuleProblem(doc.path, line, "E302", "profile.ingredient must equal the file's drug"))
-        elif model.drug in profiles:
+        elif model.drug in c.profiles:
             problems.append(RuleProblem(doc.path, line, "E301", f"second profile for {model.drug!r}"))
         else:
-            profiles[model.drug] = model.profile
+            c.profiles[model.drug] = model.profile
     for i, rule in enumerate(model.rules):
         base = ("rules", i)
         line = doc.line_of(base)
-        if rule.id in rules:
-            other = rules[rule.id]
+        if rule.id in c.rules:
+            other = c.rules[rule.id]
             msg = f"duplicate rule id {rule.id!r} (first at {other.file}:{other.line})"
             problems.append(RuleProblem(doc.path, line, "E301", msg))
             continue
@@ -199,7 +259,7 @@ def _compile_file(
             if model.drug != SHARED:
                 problems.append(RuleProblem(doc.path, line, "E304", "only shared files may derive facts"))
             for name, value in rule.then.derive.items():
-                if name not in derived or value not in derived[name]:
+                if name not in c.derived or value not in c.derived[name]:
                     problems.append(
                         RuleProblem(doc.path, line, "E205", f"derives {name}={value!r}, which is not declared")
                     )
@@ -208,7 +268,7 @@ def _compile_file(
         except ConditionError as exc:
             problems.append(RuleProblem(doc.path, doc.line_of((*base, "when", *exc.path)), exc.code, exc.message))
             continue
-        rules[rule.id] = CompiledRule(
+        c.rules[rule.id] = CompiledRule(
             rule=rule,
             file=doc.path,
             line=line,
@@ -217,19 +277,4 @@ def _compile_file(
             derived_tests=tuple(sorted(conds.derived_tests.items())),
         )
     for i, ex in enumerate(model.examples):
-        examples.append(LocatedExample(ex, ex.drug or model.drug, doc.path, doc.line_of(("examples", i))))
-
-
-def _check_examples(
-    examples: list[LocatedExample], rules: dict[str, CompiledRule], problems: list[RuleProblem]
-) -> None:
-    for ex in examples:
-        for rid in (*ex.example.expect.fires, *ex.example.expect.not_fires):
-            if rid not in rules:
-                problems.append(
-                    RuleProblem(ex.file, ex.line, "E501", f"example {ex.example.name!r}: unknown rule {rid!r}")
-                )
-        if ex.drug == SHARED and ex.example.drug is None:
-            problems.append(
-                RuleProblem(ex.file, ex.line, "E502", "examples in shared files must name the ordered 'drug:'")
-            )
+        c.examples.append(LocatedExample(ex, ex.drug or model.drug, doc.path, doc.line_of(("examples", i))))

@@ -38,6 +38,11 @@ class _Loader(yaml.SafeLoader):
     pass
 
 
+# libyaml's composer builds the same node tree (with the same marks) about 20x faster than the pure
+# Python one; scalars are still constructed by the safe Python constructor below.
+_COMPOSER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", _Loader)
+
+
 def _construct(
     node: yaml.Node, ptr: Pointer, lines: dict[Pointer, int], path: str, scalars: yaml.constructor.SafeConstructor
 ) -> Any:
@@ -75,7 +80,7 @@ def load_yaml(path: Path, display_path: str | None = None) -> YamlDocument | Rul
 
 def load_yaml_text(text: str, shown: str) -> YamlDocument | RuleProblem:
     try:
-        node = yaml.compose(text, Loader=_Loader)
+        node = yaml.compose(text, Loader=_COMPOSER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1

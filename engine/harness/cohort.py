@@ -28,6 +28,7 @@ from engine.harness.case import Case, Checker, Violation
 from engine.harness.differential import Differential
 from engine.harness.invariants import SINGLE_ANSWER, check
 from engine.runtime.engine import Engine
+from engine.validation import locate
 from schemas.api import EvaluateRequest
 
 META_KEYS = ("id", "source", "notes")  # allowed beside the request body in a cohort line
@@ -78,10 +79,6 @@ class Runtime:
         self.durable.close()
 
 
-def _pointer(loc: tuple[int | str, ...]) -> str:
-    return "/" + "/".join(str(p) for p in loc)
-
-
 class _CohortLine(EvaluateRequest):
     """A cohort line as one model (the request plus ``META_KEYS``), so it validates from JSON in one step."""
 
@@ -125,9 +122,10 @@ def _parse_checked(source: str, number: int, text: str) -> tuple[str, EvaluateRe
     try:
         return rid, EvaluateRequest.model_validate(body), None
     except ValidationError as exc:
-        first = exc.errors()[0]
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        return rid, None, f"{source}:{number}: {_pointer(first['loc'])}: {first['msg']}{more}"
+        found = locate(exc, EvaluateRequest)
+        first = found[0]
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        return rid, None, f"{source}:{number}: {first.pointer}: {first.message}{more}"
 
 
 def read_lines(path: Path) -> Iterator[Line]:

@@ -21,15 +21,10 @@ from typing import Annotated
 
 import typer
 
-from engine.compiler.model import CompiledPack
-from engine.errors import RuleSetError
+from engine.cli_common import err, gated_pack
 from engine.settings import BUNDLED_RULES
 
 RulesOpt = Annotated[Path, typer.Option(help="Rule pack directory.")]
-
-
-def _err(msg: str) -> None:
-    typer.echo(msg, err=True)
 
 
 HARNESS_EXTRA = "cdsrules[harness]"
@@ -41,18 +36,8 @@ def _require_extra(command: str, *modules: str) -> None:
         try:
             importlib.import_module(name)
         except ImportError as exc:
-            _err(f"install {HARNESS_EXTRA} for `cdsrules {command}` ({name} is missing)")
+            err(f"install {HARNESS_EXTRA} for `cdsrules {command}` ({name} is missing)")
             raise typer.Exit(2) from exc
-
-
-def _compile(rules: Path) -> CompiledPack:
-    from engine.compiler.pack import compile_ruleset
-
-    try:
-        return compile_ruleset(rules)
-    except RuleSetError as exc:
-        _err(str(exc))
-        raise typer.Exit(2) from exc
 
 
 @contextmanager
@@ -78,13 +63,13 @@ def synth(
     from engine.harness.synth import Generator, write_jsonl
 
     if not out.parent.is_dir():
-        _err(f"--out {out}: directory {out.parent} does not exist")
+        err(f"--out {out}: directory {out.parent} does not exist")
         raise typer.Exit(2)
-    pack = _compile(rules)
+    pack = gated_pack(rules)
     gen = Generator(pack, seed)
     patients = list(gen.cohort(n))
     write_jsonl(patients, out)
-    _err(f"wrote {n} patients to {out} (seed {seed}, rule pack {pack.version} {pack.digest[:19]})")
+    err(f"wrote {n} patients to {out} (seed {seed}, rule pack {pack.version} {pack.digest[:19]})")
     if describe:
         from engine.harness.describe import describe as describe_cohort
 
@@ -115,18 +100,18 @@ def cohort(
     from engine.harness.summary import build_summary, needs_attention
 
     if engine not in ("inprocess", "dask"):
-        _err(f"--engine: expected 'inprocess' or 'dask', got {engine!r}")
+        err(f"--engine: expected 'inprocess' or 'dask', got {engine!r}")
         raise typer.Exit(2)
     if scheduler and engine != "dask":
-        _err("--scheduler needs --engine dask")
+        err("--scheduler needs --engine dask")
         raise typer.Exit(2)
     _require_extra("cohort", "rich", "matplotlib")
     if engine == "dask":
         _require_extra("cohort --engine dask", "dask.distributed")
     if not patients.is_file():
-        _err(f"{patients}: no such file")
+        err(f"{patients}: no such file")
         raise typer.Exit(2)
-    pack = _compile(rules)
+    pack = gated_pack(rules)
     checks = Checks(differential=differential, invariants=invariants)
     total = sum(1 for _ in read_lines(patients))
     started = time.perf_counter()
@@ -149,7 +134,7 @@ def cohort(
                     pack,
                 )
             except (OSError, TimeoutError, RuntimeError) as exc:  # unreachable scheduler, pack mismatch
-                _err(f"dask ({scheduler or 'LocalCluster'}): {type(exc).__name__}: {exc}")
+                err(f"dask ({scheduler or 'LocalCluster'}): {type(exc).__name__}: {exc}")
                 raise typer.Exit(2) from exc
         else:
             stats = run_inprocess(pack, read_lines(patients), str(patients), advance, checks=checks)
@@ -171,7 +156,7 @@ def cohort(
         f"({meta['patients_per_second']:.0f}/s, {checks.label}); report: {html}; summary: {report / 'summary.json'}"
     )
     for w in summary["warnings"]:
-        _err(f"warning: {w}")
+        err(f"warning: {w}")
     if needs_attention(summary):
         raise typer.Exit(1)
 
@@ -191,15 +176,15 @@ def import_fhir(
     from engine.harness.fhir_import import FhirImportError, import_document, read_document, records
     from schemas.api import DrugRef
 
-    pack = _compile(rules)
+    pack = gated_pack(rules)
     if action not in ("start", "stop"):
-        _err(f"--action: expected 'start' or 'stop', got {action!r}")
+        err(f"--action: expected 'start' or 'stop', got {action!r}")
         raise typer.Exit(2)
     wanted = sorted(pack.drugs) if all_drugs else []
     for name in drug or []:
         found = pack.terminology.resolve_drug(DrugRef(name=name)) & set(pack.drugs)
         if len(found) != 1:
-            _err(f"--drug {name!r}: not a drug of this rule pack; supported: {', '.join(sorted(pack.drugs))}")
+            err(f"--drug {name!r}: not a drug of this rule pack; supported: {', '.join(sorted(pack.drugs))}")
             raise typer.Exit(2)
         wanted.append(next(iter(found)))
     wanted = list(dict.fromkeys(wanted))
@@ -209,16 +194,16 @@ def import_fhir(
         try:
             imported = import_document(read_document(path), str(path), pack)
         except FhirImportError as exc:
-            _err(str(exc))
+            err(str(exc))
             failed += 1
             continue
         rows = records(imported, wanted, action)
         if not rows:
             without_order += 1
-            _err(f"{path}: no active order for a drug of the pack; use --drug to add one")
+            err(f"{path}: no active order for a drug of the pack; use --drug to add one")
         lines.extend(json.dumps(r, ensure_ascii=False, sort_keys=True) for r in rows)
     out.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    _err(
+    err(
         f"imported {len(bundles) - failed} of {len(bundles)} bundle(s) into {len(lines)} cohort line(s) in {out}"
         + (f"; {failed} could not be imported" if failed else "")
         + (f"; {without_order} without an order" if without_order else "")

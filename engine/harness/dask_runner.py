@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.compiler.model import CompiledPack
-from engine.compiler.pack import compile_ruleset
+from engine.compiler.pack import compile_pack
 from engine.harness.cohort import FULL, Checks, CohortStats, Line, Runtime, evaluate_lines
 
 _RUNTIMES: dict[str, Runtime] = {}
@@ -46,7 +46,7 @@ def _compile_files(files: dict[str, bytes]) -> CompiledPack:
         target = root / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
-    return compile_ruleset(root)
+    return compile_pack(root)
 
 
 def worker_runtime(pack: CompiledPack | dict[str, bytes], digest: str) -> Runtime:

@@ -14,7 +14,7 @@ import math
 import random
 from dataclasses import dataclass
 
-from engine.renal import bedside_schwartz, ckd_epi_2021
+from engine.runtime.renal import bedside_schwartz, ckd_epi_2021
 
 # CDC 2000 growth charts, 50th percentile, rounded (stature-for-age and weight-for-age, 2-18 y).
 # Columns: age (y), boys height cm, girls height cm, boys weight kg, girls weight kg.
@@ -133,7 +133,7 @@ def creatinine_for_egfr(egfr: float, age: float, female: bool) -> float:
 def adult_labs(true_egfr: float, age: float, sex: str) -> tuple[float, float]:
     """(creatinine mg/dL to 2 decimals, eGFR as a lab reports it) - consistent by construction.
 
-    Unknown or 'other' sex uses the female coefficients, as the engine does (engine.renal).
+    Unknown or 'other' sex uses the female coefficients, as the engine does (engine.runtime.renal).
     """
     female = sex != "male"
     scr = round(min(max(creatinine_for_egfr(true_egfr, age, female), 0.2), 20.0), 2)

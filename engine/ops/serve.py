@@ -11,7 +11,6 @@ removed at exit when not given) so ``/metrics`` from any worker reports the whol
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import tempfile
@@ -47,11 +46,11 @@ def _prepare_multiprocess_metrics() -> Path | None:
 def prepare(settings: Settings, host: str) -> None:
     """Everything that must happen once, before workers: safety checks, compile, migrate."""
     from engine.audit.store import AuditStore
-    from engine.authoring.reload import load_engine
-    from engine.ops import safety
+    from engine.pipeline import prepare_or_raise
+    from engine.service import safety
 
     safety.check(settings, host)
-    load_engine(settings.rules_dir).close()  # the workers' gate: compile, clinical lint, examples
+    prepare_or_raise(settings.rules_dir).close()  # the workers' gate: compile, clinical lint, examples
     store = AuditStore(settings.database_url, settings.audit_hash_key, settings.audit_store_inputs)
     try:
         store.migrate()
@@ -71,20 +70,12 @@ def run(settings: Settings, host: str, port: int, workers: int) -> None:
         if workers == 1:  # compile and migrate once, here, and hand the ready app to uvicorn
             import uvicorn
 
-            from engine.api.app import build_state, create_app
-            from engine.ops import safety
+            from engine.api.app import create_app
+            from engine.service import safety
+            from engine.service.state import build_state
 
-            safety.check(settings, host)
-            state = build_state(settings)
-            pack = state.engine.pack
-            logging.getLogger("cdsrules").info(
-                "rule pack %s (%s) compiled: %d drugs, %d rules",
-                pack.version,
-                pack.digest,
-                len(pack.drugs),
-                len(pack.rules),
-            )
-            app = create_app(settings, state)
+            safety.check(settings, host)  # the bind address; build_state checks the rest
+            app = create_app(state=build_state(settings))
             uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, proxy_headers=True)
         else:
             prepare(settings, host)

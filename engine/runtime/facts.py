@@ -14,8 +14,8 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
-from engine import renal
 from engine.compiler.conditions import count_field, size_field
+from engine.runtime import renal
 from engine.terminology import Terminology
 from schemas.api import CodeableConcept, EvaluateRequest, Unrecognized
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from engine.authoring.diff import diff_cohort
 from engine.cli import app
-from engine.compiler.pack import compile_ruleset
+from engine.compiler.pack import compile_pack
 from tests.authoring.packs import full_pack, rule, write
 
 COHORT = Path(__file__).parent / "fixtures" / "cohort.jsonl"
@@ -37,7 +37,7 @@ def packs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 @pytest.mark.parametrize("backend", ["durable", "reference"])
 def test_diff_reports_per_patient_and_per_rule(packs: tuple[Path, Path], backend: str) -> None:
     old, new = packs
-    report = diff_cohort(compile_ruleset(old), compile_ruleset(new), COHORT, backend)  # type: ignore[arg-type]
+    report = diff_cohort(compile_pack(old), compile_pack(new), COHORT, backend)  # type: ignore[arg-type]
     data = report.as_dict()
     assert data["patients"] == 6 and [b["line"] for b in data["invalid_lines"]] == [6, 7]
     assert "/patient/age_years" in data["invalid_lines"][1]["error"]

@@ -209,3 +209,21 @@ def test_native_api_uses_the_same_client_authentication(ehr: Ehr, call: Any) -> 
     assert c.get(f"/v1/decisions/{resp.json()['decision_id']}").status_code == 401
     replay = c.post("/v1/evaluate", json=body, headers=good)
     assert replay.status_code == 401, "a jti seen once is refused on the native API too"
+
+
+def test_the_401_is_identical_on_both_surfaces(ehr: Ehr, call: Any) -> None:
+    """One client-authentication dependency: the same refusal, byte for byte, on /v1 and /cds-services."""
+    c: httpx.Client = call.client
+    native_body = {"patient": {"age_years": 40}, "drug": {"name": "baclofen"}}
+    refusals = [
+        c.post("/v1/evaluate", json=native_body),
+        c.get("/v1/decisions"),
+        c.get("/cds-services"),
+        c.post(SERVICE, json={}),
+        c.post(f"{SERVICE}/feedback", json={}),
+        c.post("/v1/evaluate", json=native_body, headers={"Authorization": f"Bearer {ehr.token()}"}),  # wrong aud
+    ]
+    shapes = {
+        (r.status_code, r.content, r.headers.get("www-authenticate"), r.headers.get("content-type")) for r in refusals
+    }
+    assert shapes == {(401, b"", "Bearer", None)}, shapes

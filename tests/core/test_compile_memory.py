@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from engine.compiler.pack import compile_ruleset
+from engine.compiler.pack import compile_pack
 from tests.authoring.packs import lean_pack
 
 
@@ -25,8 +25,8 @@ def _live_yaml_nodes() -> int:
 
 def test_compiling_again_keeps_no_yaml_node_alive(tmp_path: Path) -> None:
     rules = lean_pack(tmp_path)
-    compile_ruleset(rules)
+    compile_pack(rules)
     before = _live_yaml_nodes()
     for _ in range(3):
-        compile_ruleset(rules)
+        compile_pack(rules)
     assert _live_yaml_nodes() == before

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from engine.compiler.model import CompiledPack
-from engine.compiler.pack import compile_ruleset, compile_with_problems
+from engine.compiler.pack import compile_pack
 from engine.errors import RuleSetError
+from engine.pipeline import Rejected, prepare
 from tests.authoring.packs import lean_pack
 
 GOOD_RULE = """
@@ -46,9 +47,9 @@ def _write(pack_dir: Path, name: str, text: str) -> Path:
 
 
 def _problems(pack_dir: Path) -> list[str]:
-    pack, problems = compile_with_problems(pack_dir)
-    assert pack is None, "a pack with errors must not load"
-    return [str(p) for p in problems if p.severity == "error"]
+    result = prepare(pack_dir)
+    assert isinstance(result, Rejected), "a pack with errors must not load"
+    return [str(p) for p in result.errors]
 
 
 def test_bundled_pack_compiles(pack: CompiledPack) -> None:
@@ -57,14 +58,14 @@ def test_bundled_pack_compiles(pack: CompiledPack) -> None:
 
 
 def test_lean_pack_compiles(pack_dir: Path) -> None:
-    assert compile_with_problems(pack_dir)[0] is not None, "the broken packs below start from a clean one"
+    assert "baclofen" in compile_pack(pack_dir).drugs, "the broken packs below start from a clean one"
 
 
-def test_compile_ruleset_raises_every_error_of_a_broken_pack(pack_dir: Path) -> None:
+def test_compile_pack_raises_every_error_of_a_broken_pack(pack_dir: Path) -> None:
     _write(pack_dir, "a.yaml", rule("      - age_yaers: {gte: 3}"))
     _write(pack_dir, "b.yaml", "drug: baclofen\nrules: {not: a list}\n")
     with pytest.raises(RuleSetError) as raised:
-        compile_ruleset(pack_dir)
+        compile_pack(pack_dir)
     assert sorted(map(str, raised.value.problems)) == sorted(_problems(pack_dir))
 
 
@@ -178,7 +179,7 @@ def test_missing_pack_version(pack_dir: Path) -> None:
 
 
 def test_digest_changes_with_content(pack_dir: Path) -> None:
-    before = compile_ruleset(pack_dir).digest
+    before = compile_pack(pack_dir).digest
     path = pack_dir / "baclofen" / "drug.yaml"
     path.write_text(path.read_text(encoding="utf-8") + "\n# comment\n", encoding="utf-8")
-    assert compile_ruleset(pack_dir).digest != before
+    assert compile_pack(pack_dir).digest != before

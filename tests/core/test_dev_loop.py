@@ -44,7 +44,9 @@ def test_check_is_the_static_checks_and_the_fast_tests() -> None:
     for step in ("ruff check", "ruff format --check", "mypy", "cdsrules lint rules"):
         assert step in out, step
     assert re.search(r"pytest -m \"not slow and not integration\" -x", out), out
-    assert "cdsrules test" not in _dry_run("test"), "the examples run once, in pytest"
+    full = _dry_run("test")
+    assert "cdsrules test" not in full and "cdsrules lint" not in full, "the examples run in pytest's gate only"
+    assert "pytest -n" in full and "-m" not in full.split("pytest", 1)[1], "make test runs every test"
 
 
 def test_pre_commit_hooks_are_local_and_run_the_venv() -> None:

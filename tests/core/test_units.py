@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine import renal
 from engine.compiler.model import CompiledPack
+from engine.runtime import renal
 from engine.runtime.engine import Engine
 from engine.terminology import normalise_text
 from schemas.api import CodeableConcept, Coding, DrugRef

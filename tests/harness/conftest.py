@@ -1,7 +1,6 @@
 """Harness fixtures: the pack compiled once (its drugs parametrize the tests), engines, a cohort.
 
-The drug list is read from the compiled pack at collection time (``tests/bundled.py``: one
-compilation per test process, shared with the session fixtures), so a drug a teammate adds gets
+The drug list is read from the compiled pack at collection time, so a drug a teammate adds gets
 every invariant test without anyone editing this folder. Hypothesis runs derandomized (the same
 examples every run, reproducible in CI) with no deadline; ``CDSRULES_HYPOTHESIS_SCALE`` multiplies
 the example counts for a longer local soak.
@@ -16,14 +15,15 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from engine.compiler.model import CompiledPack
+from engine.compiler.pack import compile_pack
 from engine.harness.case import Case, Checker
 from engine.harness.differential import Differential
 from engine.harness.synth import Generator
 from engine.runtime.engine import Engine
-from tests.bundled import bundled_pack
+from engine.settings import BUNDLED_RULES
 
 SCALE = float(os.environ.get("CDSRULES_HYPOTHESIS_SCALE", "1"))
-PACK: CompiledPack = bundled_pack()
+PACK: CompiledPack = compile_pack(BUNDLED_RULES)
 DRUGS = sorted(PACK.drugs)
 COHORT_SEED = 20261121
 COHORT_SIZE = 3000  # make test: invariants and the differential check over this many synthetic patients

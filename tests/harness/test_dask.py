@@ -71,6 +71,7 @@ def test_partitions_keep_every_line_once() -> None:
 
 def test_workers_do_not_inherit_dasks_malloc_trim_threshold() -> None:
     import dask
+    import dask.distributed  # registers distributed's config, as run_dask's import does
 
     from engine.harness.dask_runner import worker_environ
 

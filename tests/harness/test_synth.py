@@ -12,8 +12,8 @@ from engine.harness import population as pop
 from engine.harness.describe import describe
 from engine.harness.physiology import child_medians, creatinine_for_egfr
 from engine.harness.synth import Generator, SynthPatient, write_jsonl
-from engine.renal import bedside_schwartz, ckd_epi_2021
 from engine.runtime.engine import Engine
+from engine.runtime.renal import bedside_schwartz, ckd_epi_2021
 from tests.harness.conftest import DRUGS, PACK
 
 N = 3000

@@ -21,7 +21,7 @@ import yaml
 from pydantic import AliasChoices
 
 from engine.cli import app as cli_app
-from engine.ops.safety import unsafe_settings
+from engine.service.safety import unsafe_settings
 from engine.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from engine.api.app import create_app
-from engine.ops.safety import UnsafeSettingsError, is_loopback, unsafe_settings
+from engine.service.safety import UnsafeSettingsError, is_loopback, unsafe_settings
 from engine.settings import BUNDLED_RULES, Settings
 from tests.ops.server import CLI, free_port
 
@@ -79,6 +79,7 @@ def _serve(env: dict[str, str], host: str, tmp_path: Path) -> subprocess.Complet
     )
 
 
+@pytest.mark.integration  # a `cdsrules serve` process
 def test_serve_exits_nonzero_with_a_clear_message(tmp_path: Path) -> None:
     done = _serve({"CDSRULES_ENVIRONMENT": "production"}, "0.0.0.0", tmp_path)
     assert done.returncode == 2

@@ -19,18 +19,27 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
 from jwt import PyJWKClient
 
-log = logging.getLogger("cdsrules.cdshooks.auth")
+log = logging.getLogger("cdsrules.auth")
 
 _FORBIDDEN_ALGS = ("none", "hs")
 
 
 class AuthFailed(Exception):
     """Why a token was refused (logged, never sent to the caller)."""
+
+
+@dataclass(frozen=True)
+class Client:
+    """The authenticated caller: the JWT's issuer and subject."""
+
+    issuer: str
+    subject: str | None = None
 
 
 class JwtVerifier:
@@ -121,6 +130,12 @@ class JwtVerifier:
             raise AuthFailed(f"{type(exc).__name__}: {exc}") from exc
         self._check_lifetime_and_replay(iss, claims)
         return claims
+
+    def authenticate(self, authorization: str | None, audiences: list[str]) -> Client:
+        """The verified caller, or ``AuthFailed``. Blocking, like ``verify``."""
+        claims = self.verify(authorization, audiences)
+        sub = claims.get("sub")
+        return Client(str(claims["iss"]), sub if isinstance(sub, str) else None)
 
     def _check_lifetime_and_replay(self, iss: str, claims: dict[str, Any]) -> None:
         now = time.time()

@@ -1,10 +1,11 @@
 """Hot reload: build a new rule pack off to the side, prove it, and only then swap it in.
 
 A pharmacist's edit must never take the service down or leave it half-loaded. A reload therefore
-compiles and lints the files (``check_pack``), builds a fresh durable-rules engine, runs every
-example of the new pack on that engine, and swaps it into the ``EngineRegistry`` only when all of
-that is clean. Anything else leaves the old pack serving and records why: in the log, in the
-``cdsrules_rule_reloads_total{outcome="rejected"}`` metric, and in ``GET /v1/admin/rules``.
+runs the one gate (``engine.pipeline.prepare``: compile, clinical lint, a fresh durable-rules
+engine with every example of the new pack run on it) and swaps the new engine into the
+``EngineRegistry`` only when that is clean. Anything else leaves the old pack serving and records
+why: in the log, in the ``cdsrules_rule_reloads_total{outcome="rejected"}`` metric, and in
+``GET /v1/admin/rules``.
 
 Triggers: ``POST /v1/admin/reload``, or a watcher thread (``cdsrules serve --reload-rules``) that
 polls the digest of the rules directory. Reloads are serialised; requests never wait for one.
@@ -16,15 +17,13 @@ import datetime as dt
 import logging
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 from prometheus_client import Counter
 
-from engine.authoring.checks import check_pack, example_problems
 from engine.compiler.pack import pack_digest
-from engine.errors import CdsRulesError, RuleProblem, RuleSetError
-from engine.runtime.engine import Engine
+from engine.errors import CdsRulesError, RuleProblem
+from engine.pipeline import Prepared, Rejected, log_prepared, prepare
 from engine.runtime.registry import EngineRegistry
 
 log = logging.getLogger("cdsrules.rules")
@@ -36,36 +35,7 @@ for _outcome in ("loaded", "rejected", "unchanged"):
 MAX_ATTEMPTS = 3  # files that keep changing while we compile are retried on the next trigger
 
 
-def build_engine(root: Path) -> tuple[Engine | None, list[RuleProblem]]:
-    """A proven engine for ``root`` (compiled, linted, examples pass), or None and the problems."""
-    pack, problems = check_pack(root, example_coverage=False)
-    if pack is None:
-        return None, problems
-    engine = Engine(pack)
-    failed = example_problems(engine)
-    if failed:
-        engine.close()
-        return None, sorted(problems + failed)
-    return engine, problems
-
-
-def load_engine(root: Path) -> Engine:
-    """Start-up: the same gate as a reload; raises ``RuleSetError`` listing every error."""
-    engine, problems = build_engine(root)
-    if engine is None:
-        raise RuleSetError([p for p in problems if p.severity == "error"])
-    return engine
-
-
-def problem_dict(p: RuleProblem) -> dict[str, Any]:
-    return {
-        "file": p.file,
-        "line": p.line,
-        "code": p.code,
-        "severity": p.severity,
-        "message": p.message,
-        "hint": p.hint,
-    }
+RELOAD_FAILED = "E505"
 
 
 @dataclass(frozen=True)
@@ -84,8 +54,8 @@ class ReloadResult:
             "at": self.at,
             "digest": self.digest,
             "serving_digest": self.serving_digest,
-            "errors": [problem_dict(p) for p in self.problems if p.severity == "error"],
-            "warnings": [problem_dict(p) for p in self.problems if p.severity != "error"],
+            "errors": [p.as_dict() for p in self.problems if p.severity == "error"],
+            "warnings": [p.as_dict() for p in self.problems if p.severity != "error"],
         }
 
 
@@ -94,9 +64,10 @@ def _now() -> str:
 
 
 class Reloader:
-    def __init__(self, registry: EngineRegistry, root: Path) -> None:
+    def __init__(self, registry: EngineRegistry, prepared: Prepared) -> None:
         self.registry = registry
-        self.root = root
+        self.root = prepared.root
+        self.serving = prepared  # the gate's result for the pack being served (warnings, timings)
         self.loaded_at = _now()
         self.counts: dict[str, int] = {"loaded": 0, "rejected": 0, "unchanged": 0}
         self.last: ReloadResult | None = None
@@ -113,25 +84,31 @@ class Reloader:
             self._tried = digest
             if digest == serving:
                 return self._record(ReloadResult("unchanged", reason, _now(), digest, serving, ()))
-            engine, problems = self._build()
-            if engine is None:
-                return self._record(ReloadResult("rejected", reason, _now(), digest, serving, tuple(problems)))
-            self._tried = engine.pack.digest
-            self.registry.swap(engine)
+            result = self._build()
+            if isinstance(result, Rejected):
+                return self._record(ReloadResult("rejected", reason, _now(), digest, serving, result.problems))
+            self._tried = result.digest
+            self.registry.swap(result.engine)
+            self.serving = result
             self.loaded_at = _now()
-            new = engine.pack.digest
-            return self._record(ReloadResult("loaded", reason, self.loaded_at, new, new, tuple(problems)))
+            log_prepared(result, "loaded")
+            new = result.digest
+            return self._record(ReloadResult("loaded", reason, self.loaded_at, new, new, result.warnings))
 
-    def _build(self) -> tuple[Engine | None, list[RuleProblem]]:
+    def _build(self) -> Prepared | Rejected:
         for _ in range(MAX_ATTEMPTS):
             try:
-                engine, problems = build_engine(self.root)
-            except CdsRulesError as exc:  # e.g. durable-rules refusing a ruleset
-                return None, [RuleProblem(str(self.root), 1, "reload", f"engine could not be built: {exc}")]
-            if engine is None or engine.pack.digest == pack_digest(self.root):
-                return engine, problems
-            engine.close()  # the files changed while we compiled: what we built is already stale
-        return None, [RuleProblem(str(self.root), 1, "reload", "rule files kept changing while loading; try again")]
+                result = prepare(self.root)
+            except CdsRulesError as exc:  # the gate collects problems; anything else it could not
+                return self._failed(f"the rule pack could not be prepared: {exc}")
+            if isinstance(result, Rejected) or result.digest == pack_digest(self.root):
+                return result
+            result.close()  # the files changed while we compiled: what we built is already stale
+        return self._failed("rule files kept changing while loading; try again")
+
+    def _failed(self, why: str) -> Rejected:
+        problem = RuleProblem(str(self.root), 1, RELOAD_FAILED, why, "error")
+        return Rejected(self.root, pack_digest(self.root), (problem,), ())
 
     def _record(self, result: ReloadResult) -> ReloadResult:
         self.counts[result.outcome] += 1
@@ -147,15 +124,6 @@ class Reloader:
                 pack.digest,
                 "; ".join(errors[:10]),
                 extra={"outcome": "rejected", "ruleset_version": pack.version, "kind": result.reason},
-            )
-        elif result.outcome == "loaded":
-            log.info(
-                "rule pack %s (%s) loaded: %d drugs, %d rules",
-                pack.version,
-                pack.digest,
-                len(pack.drugs),
-                len(pack.rules),
-                extra={"outcome": "loaded", "ruleset_version": pack.version, "kind": result.reason},
             )
         return result
 
@@ -195,7 +163,7 @@ class Reloader:
                 "drugs": sorted(pack.drugs),
                 "rules": len(pack.rules),
                 "loaded_at": self.loaded_at,
-                "warnings": [problem_dict(p) for p in pack.warnings if p.severity != "error"],
+                "warnings": [p.as_dict() for p in self.serving.warnings],
             },
             "rules_dir": str(self.root),
             "watching": self._thread is not None,

@@ -1,11 +1,14 @@
 """Run each rule file's ``examples:`` (patient in, expected findings out), like OPA policy tests.
 
+The last stage of the gate (``engine.pipeline.gate``) runs them on the engine it would serve.
+
 A failing example is reported at its own ``file:line`` with what was expected and what came
 back, so the author fixes it next to the rule it tests.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -13,6 +16,7 @@ from pydantic import ValidationError
 from engine.compiler.model import LocatedExample
 from engine.errors import CdsRulesError
 from engine.runtime.engine import Engine
+from engine.validation import locate
 from schemas.api import EvaluateRequest, EvaluateResponse
 from schemas.common import SEVERITY_RANK
 from schemas.rulefile import Expectation, ExpectedDose
@@ -43,7 +47,8 @@ def run_example(engine: Engine, ex: LocatedExample) -> ExampleResult:
     try:
         req = example_request(ex)
     except ValidationError as exc:
-        return ExampleResult(ex, tuple(f"patient is not a valid request: {e['loc']}: {e['msg']}" for e in exc.errors()))
+        bad = locate(exc, EvaluateRequest)
+        return ExampleResult(ex, tuple(f"patient is not a valid request: {b.pointer}: {b.message}" for b in bad))
     try:
         resp = engine.evaluate(req)
     except CdsRulesError as exc:
@@ -52,7 +57,7 @@ def run_example(engine: Engine, ex: LocatedExample) -> ExampleResult:
     return ExampleResult(ex, tuple(check_expectation(ex.example.expect, resp)), fired)
 
 
-def run_examples(engine: Engine, examples: list[LocatedExample]) -> list[ExampleResult]:
+def run_examples(engine: Engine, examples: Iterable[LocatedExample]) -> list[ExampleResult]:
     return [run_example(engine, ex) for ex in examples]
 
 

@@ -1,0 +1,90 @@
+"""What a running service holds, built once at start-up: the serving engine, audit, decider, reloader.
+
+The engine can be replaced by a hot reload at any moment, so code that evaluates takes a lease for
+as long as it uses the engine; ``Decider`` does that for every decision. ``state.engine`` is the
+serving engine without a lease, for metadata only (version, digest, drugs, terminology).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.audit.store import AuditStore
+from engine.pipeline import Prepared, log_prepared, prepare_or_raise
+from engine.runtime.engine import Engine
+from engine.runtime.registry import EngineRegistry
+from engine.security.jwt import JwtVerifier
+from engine.service import safety
+from engine.service.decisions import Decider
+from engine.service.reloader import Reloader
+from engine.settings import Settings
+
+
+@dataclass(frozen=True)
+class AppState:
+    settings: Settings
+    rules: EngineRegistry
+    audit: AuditStore
+    reloader: Reloader
+    decider: Decider
+    verifier: JwtVerifier | None
+
+    @property
+    def engine(self) -> Engine:
+        """The serving engine, unleased: read its pack, never evaluate on it (see module docstring)."""
+        return self.rules.current
+
+    def derive(self, settings: Settings, audit: AuditStore) -> AppState:
+        """The same serving engine with other settings and another store (tests; one pack, many apps)."""
+        return AppState(
+            settings=settings,
+            rules=self.rules,
+            audit=audit,
+            reloader=self.reloader,
+            decider=Decider(self.rules, audit),
+            verifier=verifier_for(settings),
+        )
+
+    def close(self) -> None:
+        self.reloader.stop()
+        self.rules.close()
+        self.audit.dispose()
+
+
+def verifier_for(settings: Settings) -> JwtVerifier | None:
+    """The one JWT verifier (and jti replay cache) of this process; None when authentication is off."""
+    if not settings.jwt_issuers:
+        return None
+    return JwtVerifier(
+        issuers=settings.jwt_issuers,
+        algorithms=settings.jwt_algorithms,
+        leeway_s=settings.jwt_leeway_s,
+        max_lifetime_s=settings.jwt_max_lifetime_s,
+        jwks_timeout_s=settings.jwks_timeout_s,
+        jwks_cache_s=settings.jwks_cache_s,
+        refresh_cooldown_s=settings.jwks_refresh_cooldown_s,
+    )
+
+
+def state_from(settings: Settings, prepared: Prepared, audit: AuditStore) -> AppState:
+    """Assemble a state from a prepared pack and an open store (tests share one prepared pack)."""
+    registry = EngineRegistry(prepared.engine)
+    return AppState(
+        settings=settings,
+        rules=registry,
+        audit=audit,
+        reloader=Reloader(registry, prepared),
+        decider=Decider(registry, audit),
+        verifier=verifier_for(settings),
+    )
+
+
+def build_state(settings: Settings, *, migrate: bool = True) -> AppState:
+    """Check settings, pass the pack through the gate, open (and migrate) the store; raises on any error."""
+    safety.check(settings)  # the bind address is checked by `cdsrules serve`, which knows it
+    prepared = prepare_or_raise(settings.rules_dir)  # the gate every reload passes too
+    log_prepared(prepared)
+    audit = AuditStore(settings.database_url, settings.audit_hash_key, settings.audit_store_inputs)
+    if migrate:
+        audit.migrate()  # Alembic to head, under a lock: workers and replicas may start together
+    return state_from(settings, prepared, audit)
