@@ -3,7 +3,8 @@
 # Build stage: durable-rules is an sdist with a C extension, so it needs gcc; the runtime stage
 # does not ship a compiler. The project is installed editable at /app because the service reads
 # its rule pack (rules/) and migrations (alembic/) from the source tree; both stages use the same
-# paths, so the venv copied into the runtime stage still points at /app.
+# paths, so the venv copied into the runtime stage still points at /app. No extras: the harness's
+# matplotlib, Dask and rich (cdsrules[harness]) are for offline cohort runs, not the service.
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN apt-get update \

@@ -20,12 +20,13 @@ import logging
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from bench.workload import order_select_body
-from engine.api.app import build_state, create_app
+from engine.api.app import create_app
 from engine.api.body_limit import BodySizeLimit
 from engine.observability.logs import configure_logging
+from engine.service.state import build_state
 from engine.settings import BUNDLED_RULES, Settings
 from schemas.api import EvaluateRequest
 
@@ -123,7 +124,7 @@ def _run(settings: Settings, state: Any, bodies: list[dict[str, Any]], n: int) -
     rows: dict[str, float] = {"Engine.evaluate alone": round((time.process_time() - c0) / n * 1000, 3)}
     app = create_app(settings, state)
     lean = create_app(settings, state)
-    lean.user_middleware = [m for m in lean.user_middleware if m.cls is not BodySizeLimit]
+    lean.user_middleware = [m for m in lean.user_middleware if cast(object, m.cls) is not BodySizeLimit]
     record = state.audit.record
 
     async def measure() -> None:

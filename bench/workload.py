@@ -165,13 +165,13 @@ def order_select_body(body: dict[str, Any], index: int) -> dict[str, Any]:
         prefetch["pregnancy"] = _bundle()
     conditions = []
     for i, c in enumerate(p.get("conditions", [])):
-        code = {"text": c} if isinstance(c, str) else c
+        concept = {"text": c} if isinstance(c, str) else c
         conditions.append(
             {
                 "resourceType": "Condition",
                 "id": f"cond-{i}",
                 "clinicalStatus": {"coding": [{"code": "active"}]},
-                "code": code,
+                "code": concept,
                 "subject": {"reference": f"Patient/{pid}"},
             }
         )

@@ -1,4 +1,8 @@
-"""Shared fixtures: the bundled rule pack compiled once, an engine, and an app on a temp database."""
+"""Shared fixtures: the bundled pack through the gate once, engines, and apps on a temp database.
+
+``client`` is a TestClient on an app that shares the session's prepared engine (``tests/apps.py``)
+with a fresh SQLite audit store per test, so a test costs a migration, not a start-up.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +11,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from engine.api.app import create_app
+from engine.audit.store import AuditStore
 from engine.compiler.model import CompiledPack
 from engine.pipeline import Prepared, prepare_or_raise
 from engine.runtime.engine import Engine
+from engine.service.state import AppState, state_from
 from engine.settings import BUNDLED_RULES, Settings
 from schemas.api import EvaluateRequest
+from tests.apps import MakeClient, app_for
+from tests.needs import REPO, shared_path
 
-REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
+__all__ = ["REPO", "request"]
 
 
 @pytest.fixture(scope="session")
@@ -43,15 +50,48 @@ def reference_engine(pack: CompiledPack) -> Engine:
     return Engine(pack, backend="reference")
 
 
+@pytest.fixture(scope="session")
+def synthea() -> Path:
+    """The Synthea sample bundles, read in place (skips, or fails under CI, when absent)."""
+    return shared_path("data", "synthea")
+
+
+@pytest.fixture(scope="session")
+def served_state(prepared: Prepared, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppState]:
+    """The app's state on the session's prepared pack; start-up itself is tested in tests/ops."""
+    base = tmp_path_factory.mktemp("served")
+    settings = Settings(database_url=f"sqlite:///{base}/base.db", rules_dir=BUNDLED_RULES)
+    audit = AuditStore(settings.database_url, settings.audit_hash_key, settings.audit_store_inputs)
+    audit.migrate()
+    state = state_from(settings, prepared, audit)
+    yield state
+    state.reloader.stop()
+    audit.dispose()  # the engine belongs to ``prepared``, closed with it
+
+
+@pytest.fixture
+def make_client(served_state: AppState) -> Iterator[MakeClient]:
+    """``make_client(settings)`` -> a TestClient; no lifespan, so the shared engine stays open."""
+    made: list[FastAPI] = []
+
+    def make(settings: Settings) -> TestClient:
+        app = app_for(settings, served_state)
+        made.append(app)
+        return TestClient(app)
+
+    yield make
+    for app in made:
+        app.state.cds.audit.dispose()
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(database_url=f"sqlite:///{tmp_path}/audit.db", rules_dir=BUNDLED_RULES)
 
 
 @pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as c:
-        yield c
+def client(settings: Settings, make_client: MakeClient) -> TestClient:
+    return make_client(settings)
 
 
 def request(drug: str = "baclofen", action: str = "start", **patient: Any) -> EvaluateRequest:

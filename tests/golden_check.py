@@ -1,4 +1,4 @@
-"""Check one golden case (the form of shared/examples/cases.json) against an engine answer."""
+"""Check one golden case (the form of tests/data/worked-examples.json) against an engine answer."""
 
 from __future__ import annotations
 

@@ -6,9 +6,9 @@ an unprivileged account (``postgres`` if the package created it, else ``nobody``
 command runs through ``setpriv``. The cluster listens on 127.0.0.1 only, on a free port, with trust
 authentication, and is deleted afterwards.
 
-When the binaries are missing: under CI (``CI`` set) the PostgreSQL tests fail, because a skipped
-backend must never pass for a tested one; locally they skip with the reason. ``.ci/run`` installs
-the package before ``make test``.
+When the binaries are missing: under CI (``CI=true``) the PostgreSQL tests fail, because a skipped
+backend must never pass for a tested one; locally they skip with the reason (``tests/needs.py``).
+``.ci/run`` installs the package before ``make test``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
-import pytest
+
+from tests.needs import unavailable
 
 SUPERUSER = "cdsrules"
 
@@ -121,19 +122,11 @@ def _unprivileged_account() -> tuple[int, int]:
     raise RuntimeError("running as root and found neither a 'postgres' nor a 'nobody' account")
 
 
-def unavailable(reason: str) -> None:
-    """Fail under CI, skip locally: a missing backend is never reported as a pass in CI."""
-    if os.environ.get("CI"):
-        pytest.fail(f"PostgreSQL tests cannot run in CI: {reason}", pytrace=False)
-    pytest.skip(f"PostgreSQL not available ({reason}); `apt-get install postgresql` or run .ci/run")
-
-
 @contextlib.contextmanager
 def pg_cluster() -> Iterator[PgCluster]:
     bin_dir = find_bin_dir()
     if bin_dir is None:
-        unavailable("no /usr/lib/postgresql/*/bin/initdb")
-        raise AssertionError("unreachable")
+        unavailable("PostgreSQL not available (no /usr/lib/postgresql/*/bin/initdb); `apt-get install postgresql`")
     run_as = _unprivileged_account() if os.geteuid() == 0 else None
     root = Path(tempfile.mkdtemp(prefix="cdsrules-pg-"))
     if run_as is not None:

@@ -43,30 +43,29 @@ class _Loader(yaml.SafeLoader):
 _COMPOSER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", _Loader)
 
 
-def _construct(node: yaml.Node, ptr: Pointer, lines: dict[Pointer, int], path: str) -> Any:
+def _construct(
+    node: yaml.Node, ptr: Pointer, lines: dict[Pointer, int], path: str, scalars: yaml.constructor.SafeConstructor
+) -> Any:
     lines[ptr] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = _Loader.construct_object(_LOADER_SINGLETON, key_node, deep=True)
+            key = scalars.construct_object(key_node, deep=True)
             if not isinstance(key, str):
                 key = str(key).lower() if isinstance(key, bool) else str(key)
             if key in out:
                 raise _DuplicateKey(path, key_node.start_mark.line + 1, key)
-            out[key] = _construct(value_node, (*ptr, key), lines, path)
+            out[key] = _construct(value_node, (*ptr, key), lines, path, scalars)
             lines[(*ptr, key)] = key_node.start_mark.line + 1
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_construct(child, (*ptr, i), lines, path) for i, child in enumerate(node.value)]
-    return _Loader.construct_object(_LOADER_SINGLETON, node, deep=True)
+        return [_construct(child, (*ptr, i), lines, path, scalars) for i, child in enumerate(node.value)]
+    return scalars.construct_object(node, deep=True)
 
 
 class _DuplicateKey(Exception):
     def __init__(self, path: str, line: int, key: str) -> None:
         self.problem = RuleProblem(path, line, "E001", f"duplicate key {key!r} (YAML would keep only the last)")
-
-
-_LOADER_SINGLETON = _Loader("")
 
 
 def load_yaml(path: Path, display_path: str | None = None) -> YamlDocument | RuleProblem:
@@ -91,8 +90,13 @@ def load_yaml_text(text: str, shown: str) -> YamlDocument | RuleProblem:
     if node is None:
         return RuleProblem(shown, 1, "E001", "file is empty")
     lines: dict[Pointer, int] = {}
+    # A constructor per document: PyYAML's keeps every node it has built (``constructed_objects``,
+    # emptied only by ``construct_document``, which we bypass), so a shared one would hold the node
+    # tree of every file ever loaded - each compile of the pack, each hot reload - for the life of
+    # the process, and every full garbage collection would walk it with the GIL held.
+    scalars = yaml.constructor.SafeConstructor()
     try:
-        data = _construct(node, (), lines, shown)
+        data = _construct(node, (), lines, shown, scalars)
     except _DuplicateKey as dup:
         return dup.problem
     except yaml.YAMLError as exc:

@@ -4,10 +4,14 @@ engine/cli.py only calls ``register(app)``; bodies live here so the harness can 
 touching the file other adapters edit. Progress goes to stderr (rich), results to stdout and files,
 and exit codes are CI-usable: 2 for unusable input or rules, 1 when the cohort needs a human
 (engine disagreement, invariant violation, invalid line), 0 otherwise.
+
+matplotlib, Dask and rich are an optional extra (``pip install cdsrules[harness]``) so that the
+service and its image do without them; a command that needs one says so in one line and exits 2.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +25,19 @@ from engine.cli_common import err, gated_pack
 from engine.settings import BUNDLED_RULES
 
 RulesOpt = Annotated[Path, typer.Option(help="Rule pack directory.")]
+
+
+HARNESS_EXTRA = "cdsrules[harness]"
+
+
+def _require_extra(command: str, *modules: str) -> None:
+    """Exit 2 with one line when a library of the harness extra is not installed."""
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            err(f"install {HARNESS_EXTRA} for `cdsrules {command}` ({name} is missing)")
+            raise typer.Exit(2) from exc
 
 
 @contextmanager
@@ -88,6 +105,9 @@ def cohort(
     if scheduler and engine != "dask":
         err("--scheduler needs --engine dask")
         raise typer.Exit(2)
+    _require_extra("cohort", "rich", "matplotlib")
+    if engine == "dask":
+        _require_extra("cohort --engine dask", "dask.distributed")
     if not patients.is_file():
         err(f"{patients}: no such file")
         raise typer.Exit(2)

@@ -1,12 +1,13 @@
 """Every audit test runs on both backends: SQLite (the embedded default) and a real PostgreSQL.
 
 The PostgreSQL cluster is started once per session (``tests/pg.py``); each test gets a fresh
-database in it, migrated by the code under test, so no test sees another's rows.
+database in it, migrated by the code under test, so no test sees another's rows. The PostgreSQL
+cases are marked ``integration`` (``make check`` leaves them to ``make test``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,13 +15,10 @@ from fastapi.testclient import TestClient
 
 from engine.audit.store import AuditStore
 from engine.settings import BUNDLED_RULES, Settings
-from tests import apps
+from tests.apps import MakeClient
 from tests.pg import PgCluster, pg_cluster
 
-served_state = apps.served_state  # the session's started app, shared (see tests/apps.py)
-make_client = apps.make_client
-
-BACKENDS = ["sqlite", "postgresql"]
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)]
 HASH_KEY = "test-hash-key-0123456789abcdef0123456789"
 
 
@@ -51,5 +49,5 @@ def app_settings(db_url: str, **overrides: object) -> Settings:
 
 
 @pytest.fixture
-def api(db_url: str, make_client: Callable[[Settings], TestClient]) -> TestClient:
+def api(db_url: str, make_client: MakeClient) -> TestClient:
     return make_client(app_settings(db_url))

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from engine.audit.store import AuditStore
 
-ITEM = {
-    "card": "9368d37b-283f-44a0-93ea-547cebab93ed",
+CARD = "9368d37b-283f-44a0-93ea-547cebab93ed"
+ITEM: dict[str, Any] = {
+    "card": CARD,
     "outcome": "overridden",
     "overrideReason": {"reason": {"code": "patient-aware", "system": "http://example.org/reasons"}},
     "outcomeTimestamp": "2026-11-21T10:15:30Z",
@@ -17,15 +19,15 @@ ITEM = {
 def test_same_feedback_twice_is_stored_once(store: AuditStore) -> None:
     assert store.record_feedback("baclofen-order-select", ITEM) is True
     assert store.record_feedback("baclofen-order-select", dict(reversed(list(ITEM.items())))) is False
-    assert store.feedback_for(ITEM["card"]) == [ITEM]
+    assert store.feedback_for(CARD) == [ITEM]
 
 
 def test_a_different_outcome_for_the_same_card_is_kept(store: AuditStore) -> None:
-    accepted = {"card": ITEM["card"], "outcome": "accepted", "outcomeTimestamp": "2026-11-21T10:20:00Z"}
+    accepted = {"card": CARD, "outcome": "accepted", "outcomeTimestamp": "2026-11-21T10:20:00Z"}
     assert store.record_feedback("svc", ITEM)
     assert store.record_feedback("svc", accepted)
     assert store.record_feedback("other-service", ITEM)  # the key includes the service
-    assert len(store.feedback_for(ITEM["card"])) == 3
+    assert len(store.feedback_for(CARD)) == 3
     assert store.feedback_for("some-other-card") == []
 
 
@@ -34,12 +36,12 @@ def test_concurrent_retries_store_one_row(store: AuditStore) -> None:
         results = list(pool.map(lambda _: store.record_feedback("svc", ITEM), range(16)))
     assert results.count(True) == 1
     assert results.count(False) == 15
-    assert len(store.feedback_for(ITEM["card"])) == 1
+    assert len(store.feedback_for(CARD)) == 1
 
 
 def test_feedback_never_keeps_a_token(store: AuditStore) -> None:
     leaky = {**ITEM, "fhirAuthorization": {"access_token": "secret-token-xyz", "token_type": "Bearer"}}
     store.record_feedback("svc", leaky)
-    (kept,) = store.feedback_for(ITEM["card"])
+    (kept,) = store.feedback_for(CARD)
     assert "secret-token-xyz" not in str(kept)
     assert kept == ITEM

@@ -11,7 +11,6 @@ the test fails under CI (CI=true) and is skipped, saying why, on a developer mac
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -23,6 +22,9 @@ import pytest
 
 from engine.settings import BUNDLED_RULES, Settings
 from tests.authoring.live import live_app
+from tests.needs import unavailable
+
+pytestmark = pytest.mark.integration  # a Chromium process and a server on a port
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = [
@@ -44,10 +46,7 @@ def _require_browser() -> None:
     except ImportError:
         missing.append("playwright (pip install -e '.[dev]')")
     if missing:
-        message = "browser test needs " + " and ".join(missing)
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable("browser test needs " + " and ".join(missing))
 
 
 @pytest.fixture(scope="module")

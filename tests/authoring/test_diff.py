@@ -54,6 +54,7 @@ def test_diff_reports_per_patient_and_per_rule(packs: tuple[Path, Path], backend
     assert data["dose"]["changed"] == 2 and data["dose"]["start_lower"] == 2
 
 
+@pytest.mark.slow  # four CLI runs, each putting two full packs through the gate
 def test_diff_cli_text_and_json(packs: tuple[Path, Path]) -> None:
     old, new = packs
     runner = CliRunner()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 
 from engine.compiler.pack import pack_digest
 from engine.settings import Settings
+from tests.apps import MakeClient, sqlite_settings
 from tests.authoring.live import live_app
 from tests.authoring.packs import INFO, full_pack, lean_pack, rule, write
 
@@ -77,6 +79,9 @@ class Load:
     def count(self) -> int:
         return sum(len(s) for s in self.seen)
 
+    def reached(self, n: int) -> bool:
+        return self.count() >= n
+
     def __enter__(self) -> Load:
         for t in self.threads:
             t.start()
@@ -88,6 +93,7 @@ class Load:
             t.join()
 
 
+@pytest.mark.slow
 def test_broken_edits_under_load_never_interrupt_service(tmp_path: Path) -> None:
     rules = full_pack(tmp_path)
     good = [pack_digest(rules)]
@@ -95,7 +101,7 @@ def test_broken_edits_under_load_never_interrupt_service(tmp_path: Path) -> None
     with live_app(_settings(tmp_path, rules)) as (base, app):
         with Load(base) as load:
             admin = httpx.Client(base_url=base, headers=AUTH, timeout=300)
-            _wait("first answers", lambda: load.count() >= 20)
+            _wait("first answers", partial(load.reached, 20))
             for n, (code, text) in enumerate(BROKEN):
                 write(rules, *text, name="zz-reload.yaml")
                 broken.append(pack_digest(rules))
@@ -110,7 +116,7 @@ def test_broken_edits_under_load_never_interrupt_service(tmp_path: Path) -> None
                 assert status["serving"]["digest"] == good[-1], "a rejected pack never serves"
                 assert status["last_reload"]["outcome"] == "rejected"
                 assert any(e["code"] == code for e in status["last_reload"]["errors"]), status["last_reload"]
-                _wait("answers while the broken edit sits on disk", lambda b=before: load.count() >= b + 20)
+                _wait("answers while the broken edit sits on disk", partial(load.reached, before + 20))
 
                 write(rules, *_good(n), name="zz-reload.yaml")
                 r = admin.post("/v1/admin/reload")
@@ -173,19 +179,14 @@ def test_watcher_reloads_clean_edits_and_reports_broken_ones(tmp_path: Path) -> 
     ],
 )
 def test_admin_endpoints_need_the_token(
-    tmp_path: Path, token: str | None, headers: dict[str, str], status: int, fragment: str
+    tmp_path: Path, make_client: MakeClient, token: str | None, headers: dict[str, str], status: int, fragment: str
 ) -> None:
-    from fastapi.testclient import TestClient
-
-    from engine.api.app import create_app
-
-    settings = Settings(database_url=f"sqlite:///{tmp_path}/a.db", rules_dir=lean_pack(tmp_path), admin_token=token)
-    with TestClient(create_app(settings)) as client:
-        for method, path in (("POST", "/v1/admin/reload"), ("GET", "/v1/admin/rules")):
-            r = client.request(method, path, headers=headers)
-            assert r.status_code == status and fragment in r.json()["title"], r.text
-            if status == 401:
-                assert r.headers["www-authenticate"] == "Bearer"
+    client = make_client(sqlite_settings(tmp_path, admin_token=token))
+    for method, path in (("POST", "/v1/admin/reload"), ("GET", "/v1/admin/rules")):
+        r = client.request(method, path, headers=headers)
+        assert r.status_code == status and fragment in r.json()["title"], r.text
+        if status == 401:
+            assert r.headers["www-authenticate"] == "Bearer"
 
 
 def test_app_refuses_to_start_on_a_pack_with_lint_errors(tmp_path: Path) -> None:

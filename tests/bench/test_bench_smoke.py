@@ -21,6 +21,7 @@ SECTIONS = ("engine", "scaling", "http", "memory", "cohort")
 
 
 @pytest.mark.slow
+@pytest.mark.integration  # real servers and worker processes
 def test_quick_bench_writes_every_section(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
     proc = subprocess.run(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,8 +12,9 @@ from fastapi.testclient import TestClient
 
 from engine.audit.store import AuditError
 from schemas.api import EvaluateResponse
-from tests.conftest import SHARED
 from tests.golden_check import golden_failures
+
+WORKED_EXAMPLES = Path(__file__).resolve().parents[1] / "data" / "worked-examples.json"
 
 ISSUE_EXAMPLE: dict[str, Any] = {
     "patient": {
@@ -74,8 +76,10 @@ def test_allergy_contraindicates_and_removes_the_dose(client: TestClient) -> Non
     assert out["findings"][0]["severity"] == "critical"
 
 
-@pytest.mark.parametrize("case", json.loads((SHARED / "examples" / "cases.json").read_text()), ids=lambda c: c["id"])
-def test_shared_worked_examples(client: TestClient, case: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "case", json.loads(WORKED_EXAMPLES.read_text(encoding="utf-8"))["cases"], ids=lambda c: c["id"]
+)
+def test_worked_examples(client: TestClient, case: dict[str, Any]) -> None:
     resp = client.post("/v1/evaluate", json={"patient": case["patient"], "drug": case["drug"]})
     if resp.status_code == 422 and "no rules for" in resp.text:
         pytest.fail(f"drug {case['drug']['name']} has no rules yet")

@@ -122,8 +122,9 @@ def test_the_engine_core_never_imports_an_adapter() -> None:
 
 
 def _subclasses(cls: type) -> set[str]:
-    out = set()
-    for sub in cls.__subclasses__():
+    out: set[str] = set()
+    subs: list[type] = cls.__subclasses__()
+    for sub in subs:
         out.add(sub.__name__)
         out |= _subclasses(sub)
     return out

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from engine.cli import app
 from engine.schema_export import rule_file_schema
 from engine.settings import BUNDLED_RULES
+from tests.authoring.packs import lean_pack
 from tests.conftest import REPO
 
 runner = CliRunner()
@@ -24,14 +25,16 @@ runner = CliRunner()
 
 @pytest.fixture
 def pack_dir(tmp_path: Path) -> Path:
-    dest = tmp_path / "rules"
-    shutil.copytree(BUNDLED_RULES, dest)
+    """The lean pack plus baclofen's renal rules and their examples (the bundled pack is linted by make)."""
+    dest = lean_pack(tmp_path)
+    shutil.copy(BUNDLED_RULES / "baclofen" / "renal.yaml", dest / "baclofen" / "renal.yaml")
     return dest
 
 
-def test_lint_clean_pack_exits_zero() -> None:
-    result = runner.invoke(app, ["lint", str(BUNDLED_RULES)])
+def test_lint_clean_pack_exits_zero(pack_dir: Path) -> None:
+    result = runner.invoke(app, ["lint", str(pack_dir)])
     assert result.exit_code == 0, result.output
+    assert "lint ok: 0 error(s)" in result.output
 
 
 def test_lint_broken_pack_prints_file_line_and_exits_one(pack_dir: Path) -> None:
@@ -106,6 +109,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.integration
 def test_serve_answers_over_http(tmp_path: Path) -> None:
     port = _free_port()
     env = {"CDSRULES_DATABASE_URL": f"sqlite:///{tmp_path}/a.db", "PATH": str(Path(sys.executable).parent)}

@@ -1,17 +1,23 @@
-"""Broken rule files give located errors, and a pack with any error never loads."""
+"""Broken rule files give located errors, and a pack with any error never loads.
+
+Each test breaks a lean copy of the bundled pack (``tests/authoring/packs.py``: pack.yaml, shared
+derivations, terminology, baclofen's drug.yaml) and compiles it once; the full pack is compiled
+once per session.
+"""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
+from engine.compiler.model import CompiledPack
 from engine.compiler.monitoring import MONITORING_FILE
 from engine.compiler.pack import compile_pack
+from engine.errors import RuleSetError
 from engine.pipeline import Rejected, prepare
-from engine.settings import BUNDLED_RULES
+from tests.authoring.packs import lean_pack
 
 GOOD_RULE = """
 drug: baclofen
@@ -33,9 +39,7 @@ def rule(when: str) -> str:
 
 @pytest.fixture
 def pack_dir(tmp_path: Path) -> Path:
-    dest = tmp_path / "rules"
-    shutil.copytree(BUNDLED_RULES, dest)
-    return dest
+    return lean_pack(tmp_path)
 
 
 def _write(pack_dir: Path, name: str, text: str) -> Path:
@@ -50,10 +54,21 @@ def _problems(pack_dir: Path) -> list[str]:
     return [str(p) for p in result.errors]
 
 
-def test_bundled_pack_compiles() -> None:
-    pack = compile_pack(BUNDLED_RULES)
+def test_bundled_pack_compiles(pack: CompiledPack) -> None:
     assert "baclofen" in pack.drugs
     assert pack.digest.startswith("sha256:") and len(pack.digest) == 71
+
+
+def test_lean_pack_compiles(pack_dir: Path) -> None:
+    assert "baclofen" in compile_pack(pack_dir).drugs, "the broken packs below start from a clean one"
+
+
+def test_compile_pack_raises_every_error_of_a_broken_pack(pack_dir: Path) -> None:
+    _write(pack_dir, "a.yaml", rule("      - age_yaers: {gte: 3}"))
+    _write(pack_dir, "b.yaml", "drug: baclofen\nrules: {not: a list}\n")
+    with pytest.raises(RuleSetError) as raised:
+        compile_pack(pack_dir)
+    assert sorted(map(str, raised.value.problems)) == sorted(_problems(pack_dir))
 
 
 def test_unknown_field_is_located(pack_dir: Path) -> None:
@@ -115,10 +130,12 @@ def test_bad_conditions_are_located(pack_dir: Path, when: str, code: str, fragme
 
 
 def test_duplicate_rule_id_names_both_places(pack_dir: Path) -> None:
-    text = rule("      - age_years: {gte: 3}").replace("baclofen.test.extra", "baclofen.allergy")
+    text = rule("      - age_years: {gte: 3}").replace("baclofen.test.extra", "baclofen.dose.adult-start")
     _write(pack_dir, "dupid.yaml", text)
     probs = _problems(pack_dir)
-    assert any("E301: duplicate rule id 'baclofen.allergy' (first at rules/baclofen/" in p for p in probs), probs
+    assert any(
+        "E301: duplicate rule id 'baclofen.dose.adult-start' (first at rules/baclofen/drug.yaml" in p for p in probs
+    ), probs
 
 
 def test_contraindication_needs_critical_finding(pack_dir: Path) -> None:
@@ -185,7 +202,8 @@ rules:
 
 def _library(pack_dir: Path) -> dict[str, dict[str, str]]:
     data = yaml.safe_load((pack_dir / MONITORING_FILE).read_text(encoding="utf-8"))
-    return data["monitoring"]
+    library: dict[str, dict[str, str]] = data["monitoring"]
+    return library
 
 
 def test_library_prompts_resolve_and_a_rule_may_replace_when(pack_dir: Path) -> None:

@@ -111,7 +111,12 @@ def test_failed_evaluation_leaks_nothing_into_the_next(engine: Engine, monkeypat
 def test_session_whose_delete_fails_is_retired(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     rs = engine._rulesets["baclofen"]
     seen: list[str] = []
-    monkeypatch.setattr(rs, "_delete", lambda sid: seen.append(sid) or False)
+
+    def failing_delete(sid: str) -> bool:
+        seen.append(sid)
+        return False
+
+    monkeypatch.setattr(rs, "_delete", failing_delete)
     engine.evaluate(request())
     monkeypatch.undo()
     assert seen and seen[0] not in rs._pool._free
@@ -189,6 +194,7 @@ def test_numbers_reach_the_engine_as_numbers(engine: Engine) -> None:
     assert resp.dose is not None and resp.dose.start.total_daily_mg == 7.5
 
 
+@pytest.mark.slow
 def test_memory_stays_flat_over_100k_evaluations(engine: Engine) -> None:
     facts = [engine.facts(request(age_years=20 + 7 * i, egfr_ml_min_1_73m2=10 + 9 * i))[1].fact for i in range(10)]
     for i in range(5000):

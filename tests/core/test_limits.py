@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
+import durable_rules_engine
 import pytest
 
-import engine.runtime.durable_host as durable_host
 from engine.compiler.pack import compile_pack
 from engine.pipeline import Rejected, prepare
 from engine.runtime.engine import Engine
-from engine.settings import BUNDLED_RULES
+from tests.authoring.packs import lean_pack
 from tests.conftest import request
 
 HEADER = "drug: baclofen\nrules:\n"
@@ -26,9 +25,7 @@ RULE = """  - id: baclofen.gen.r{i}
 
 @pytest.fixture
 def pack_dir(tmp_path: Path) -> Path:
-    dest = tmp_path / "rules"
-    shutil.copytree(BUNDLED_RULES, dest)
-    return dest
+    return lean_pack(tmp_path)
 
 
 def _generate(pack_dir: Path, whens: list[str]) -> None:
@@ -39,7 +36,7 @@ def _generate(pack_dir: Path, whens: list[str]) -> None:
 def test_too_many_distinct_tests_after_one_prefix_is_refused(pack_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # >64 alpha tests passed from one node gives error 303; >512 siblings hangs create_ruleset
     _generate(pack_dir, [f"{{age_years: {{gte: {i}}}}}" for i in range(60)])
-    monkeypatch.setattr(durable_host._dre, "create_ruleset", _must_not_be_called)
+    monkeypatch.setattr(durable_rules_engine, "create_ruleset", _must_not_be_called)  # what durable_host calls
     result = prepare(pack_dir)
     assert isinstance(result, Rejected)
     problems = result.problems

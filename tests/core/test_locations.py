@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +23,10 @@ from engine.cdshooks.errors import CdsHooksError
 from engine.cdshooks.hook import parse_feedback
 from engine.cli import app
 from engine.harness.cohort import parse_line
-from engine.settings import Settings
 from engine.validation import dotted, json_pointer, locate
 from schemas.api import EvaluateRequest
-from tests import apps
-from tests.apps import sqlite_settings
+from tests.apps import MakeClient, sqlite_settings
 from tests.authoring.packs import lean_pack
-
-served_state = apps.served_state
-make_client = apps.make_client
 
 BAD_PATIENT: dict[str, Any] = {
     "age_years": 40,
@@ -62,7 +57,7 @@ def test_pointer_escaping_is_rfc_6901() -> None:
 
 
 @pytest.fixture
-def api(tmp_path: Path, make_client: Callable[[Settings], TestClient]) -> Iterator[TestClient]:
+def api(tmp_path: Path, make_client: MakeClient) -> Iterator[TestClient]:
     yield make_client(sqlite_settings(tmp_path))
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -28,7 +27,6 @@ PACK: CompiledPack = compile_pack(BUNDLED_RULES)
 DRUGS = sorted(PACK.drugs)
 COHORT_SEED = 20261121
 COHORT_SIZE = 3000  # make test: invariants and the differential check over this many synthetic patients
-SYNTHEA = Path(__file__).resolve().parents[3] / "shared" / "data" / "synthea"
 
 settings.register_profile(
     "harness",

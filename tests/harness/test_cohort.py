@@ -31,6 +31,8 @@ from engine.runtime.engine import Engine
 from schemas.api import EvaluateRequest, EvaluateResponse
 from tests.harness.conftest import PACK
 
+pytestmark = pytest.mark.slow  # `cdsrules synth` and `cdsrules cohort` end to end, reports included
+
 N = 400
 
 

@@ -20,6 +20,7 @@ from tests.harness.conftest import PACK
 N = 600
 
 
+@pytest.mark.integration  # a LocalCluster of worker processes
 @pytest.mark.parametrize(("ship_pack", "checks"), [(True, Checks()), (False, Checks(invariants=False))])
 def test_dask_localcluster_equals_in_process(tmp_path: Path, ship_pack: bool, checks: Checks) -> None:
     path = tmp_path / "patients.jsonl"
@@ -70,6 +71,7 @@ def test_partitions_keep_every_line_once() -> None:
 
 def test_workers_do_not_inherit_dasks_malloc_trim_threshold() -> None:
     import dask
+    import dask.distributed  # registers distributed's config, as run_dask's import does
 
     from engine.harness.dask_runner import worker_environ
 

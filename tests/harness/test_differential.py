@@ -27,6 +27,7 @@ from tests.harness.conftest import DRUGS, HARNESS, PACK, examples
 from tests.harness.strategies import cases
 
 
+@pytest.mark.slow
 def test_differential_on_synthetic_cohort(differential: Differential, cohort_cases: dict[str, list[Case]]) -> None:
     all_cases = [c for group in cohort_cases.values() for c in group]
     assert len(all_cases) >= 3000
@@ -34,6 +35,7 @@ def test_differential_on_synthetic_cohort(differential: Differential, cohort_cas
     assert not disagreements, "\n".join(str(d) for d in disagreements[:10])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("drug", DRUGS)
 def test_differential_property(drug: str, differential: Differential) -> None:
     @settings(HARNESS, max_examples=examples(150))
@@ -115,6 +117,7 @@ def test_a_wrong_durable_answer_is_a_disagreement(
     assert "derived facts" in str(d)
 
 
+@pytest.mark.slow
 def test_cohort_run_reports_a_planted_disagreement_only_when_checking(cohort_cases: dict[str, list[Case]]) -> None:
     """Through ``evaluate_lines``: a reference that forgets a rule shows up per patient, unless switched off."""
     drug = next(d for d in DRUGS if len(cohort_cases[d]) >= 20)

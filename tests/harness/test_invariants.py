@@ -19,6 +19,8 @@ from engine.harness.invariants import INVARIANTS
 from tests.harness.conftest import DRUGS, HARNESS, PACK, examples
 from tests.harness.strategies import cases
 
+pytestmark = pytest.mark.slow  # every invariant x every drug, on the cohort and by hypothesis: minutes
+
 NAMES = sorted(INVARIANTS)
 VARIANT_PATIENTS = 40
 PROPERTY_EXAMPLES = {False: 60, True: 25}  # keyed by "re-evaluates variants"

@@ -1,6 +1,1 @@
-"""Ops tests share the session's started app (see tests/apps.py)."""
-
-from tests import apps
-
-served_state = apps.served_state
-make_client = apps.make_client
+"""Ops tests: the shared app fixtures (``served_state``, ``make_client``) live in tests/conftest.py."""

@@ -130,7 +130,7 @@ def test_compose_settings_pass_the_start_up_checks(monkeypatch: pytest.MonkeyPat
         monkeypatch.delenv(key, raising=False)
     for key, value in data["services"]["api"]["environment"].items():
         monkeypatch.setenv(key, _interpolate(str(value), secrets))
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert settings.environment == "production"
     assert settings.database_url == "postgresql+psycopg://cdsrules:pw-123@db:5432/cdsrules"
     db = data["services"]["db"]["environment"]

@@ -85,10 +85,9 @@ def test_exceptions_are_logged_without_their_message() -> None:
     try:
         raise ValueError("patient Jane Roe, MRN 12345, has eGFR 22")
     except ValueError:
-        record = log.makeRecord(log.name, logging.ERROR, __file__, 1, "evaluation failed", (), exc_info=True)
         import sys
 
-        record.exc_info = sys.exc_info()
+        record = log.makeRecord(log.name, logging.ERROR, __file__, 1, "evaluation failed", (), exc_info=sys.exc_info())
     out = json.loads(JsonFormatter().format(record))
     assert out["exc_type"] == "ValueError"
     assert out["stack"] and "test_logging.py" in out["stack"][-1]

@@ -79,6 +79,7 @@ def _serve(env: dict[str, str], host: str, tmp_path: Path) -> subprocess.Complet
     )
 
 
+@pytest.mark.integration  # a `cdsrules serve` process
 def test_serve_exits_nonzero_with_a_clear_message(tmp_path: Path) -> None:
     done = _serve({"CDSRULES_ENVIRONMENT": "production"}, "0.0.0.0", tmp_path)
     assert done.returncode == 2

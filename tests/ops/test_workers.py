@@ -16,6 +16,8 @@ import pytest
 from tests.audit.records import BODY
 from tests.ops.server import running_server
 
+pytestmark = pytest.mark.integration  # `cdsrules serve` processes (gunicorn workers)
+
 
 def _evaluate_count(metrics_text: str) -> float:
     pattern = r'^cdsrules_http_requests_total\{endpoint="/v1/evaluate",method="POST",outcome="ok"\} (\S+)$'
