@@ -33,6 +33,16 @@ class Settings(BaseSettings):
     )
     log_level: str = "INFO"
     max_body_bytes: int = Field(default=1_000_000, description="Requests larger than this are refused (413).")
+    keepalive_s: float = Field(
+        default=75.0,
+        gt=0,
+        le=3600,
+        description=(
+            "How long an idle kept-alive connection stays open. Longer than clients' and proxies' own idle "
+            "timeouts (httpx 5 s, nginx 60-75 s, most load balancers 60 s), so the client always closes first and "
+            "never sends a request on a connection the server is closing."
+        ),
+    )
 
     # ---- rule authoring: hot reload and admin endpoints (engine/authoring/reload.py) ----------
     admin_token: SecretStr | None = Field(

@@ -76,7 +76,15 @@ def run(settings: Settings, host: str, port: int, workers: int) -> None:
 
             safety.check(settings, host)  # the bind address; build_state checks the rest
             app = create_app(state=build_state(settings))
-            uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, proxy_headers=True)
+            uvicorn.run(
+                app,
+                host=host,
+                port=port,
+                log_config=None,
+                access_log=False,
+                proxy_headers=True,
+                timeout_keep_alive=int(settings.keepalive_s),
+            )
         else:
             prepare(settings, host)
             _Gunicorn(_gunicorn_options(settings, host, port, workers)).run()
@@ -112,7 +120,7 @@ def _gunicorn_options(settings: Settings, host: str, port: int, workers: int) ->
         "worker_class": WORKER_CLASS,
         "timeout": WORKER_TIMEOUT_S,
         "graceful_timeout": 30,
-        "keepalive": 5,
+        "keepalive": int(settings.keepalive_s),  # uvicorn-worker passes it on as timeout_keep_alive
         "preload_app": False,  # each worker imports the app and compiles its own rules
         "logger_class": JsonLogger,
         "loglevel": settings.log_level.lower(),

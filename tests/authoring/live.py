@@ -29,7 +29,15 @@ def free_port() -> int:
 def live_app(settings: Settings, ready_timeout: float = 120.0) -> Iterator[tuple[str, FastAPI]]:
     app = create_app(settings)
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_keep_alive=75,  # as `cdsrules serve` (settings.keepalive_s): clients close idle connections first
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
     thread.start()
