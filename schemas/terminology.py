@@ -119,5 +119,85 @@ class ValueSetFile(StrictModel):
     include: list[str] = Field(default_factory=list, description="Narrower value sets of the same domain.")
     icd10cm_prefixes: list[str] = Field(default_factory=list, description="ICD-10-CM categories matched by prefix.")
     text: list[str] = Field(default_factory=list, description="Free-text names a person would write.")
+    text_excludes: list[str] = Field(
+        default_factory=list,
+        description="Phrases that stop a free-text match (e.g. 'immune' for hepatitis B serology findings).",
+    )
+    current_only: bool = Field(
+        default=False,
+        description="A past episode does not count ('history of pregnancy', 'old MI'): text qualified as "
+        "historical is not matched.",
+    )
     sources: list[SetSource] = Field(min_length=1)
     members: list[MemberGroup] = Field(default_factory=list)
+
+
+# ---- free-text helpers: abbreviations, brand names, the negation/uncertainty lexicon ------------
+
+
+class Abbreviation(StrictModel):
+    short: str = Field(min_length=1, description="As written, e.g. 'HCV', 'afib', 'CKD 3b'.")
+    expansions: list[str] = Field(min_length=1, description="Long forms, most likely first.")
+    domain: Literal["medication", "condition", "any"] = "condition"
+    source: str = Field(pattern=ID_PATTERN, description="A source id of this file.")
+
+
+class AbbreviationsFile(StrictModel):
+    kind: Literal["abbreviations"]
+    sources: list[SetSource] = Field(min_length=1)
+    abbreviations: list[Abbreviation]
+
+
+class Brand(StrictModel):
+    name: str = Field(min_length=2, description="Brand name as printed, e.g. 'Percocet', 'Tylenol #3'.")
+    ingredients: list[str] = Field(min_length=1, description="Ingredient ids: every active ingredient.")
+    rxcui: str | None = Field(default=None, pattern=r"^[0-9]+$", description="RxNorm BN code, when known.")
+    source: str = Field(pattern=ID_PATTERN, description="A source id of this file.")
+
+
+class BrandsFile(StrictModel):
+    kind: Literal["brands"]
+    sources: list[SetSource] = Field(min_length=1)
+    brands: list[Brand]
+
+
+ContextCategory = Literal["negated", "possible", "historical", "hypothetical", "family", "pseudo", "terminate"]
+
+
+class ContextTrigger(StrictModel):
+    literal: str = Field(min_length=1, description="Trigger phrase, lowercase.")
+    category: ContextCategory
+    direction: Literal["forward", "backward", "bidirectional", "terminate", "pseudo"]
+    source: str = Field(pattern=ID_PATTERN)
+
+
+class ContextRulesFile(StrictModel):
+    """ConText-style triggers (Harkema et al. 2009): a trigger modifies the concepts in its scope."""
+
+    kind: Literal["context-rules"]
+    sources: list[SetSource] = Field(min_length=1)
+    triggers: list[ContextTrigger]
+
+
+# ---- a deployer's RxNorm release, written by ``cdsrules terminology import rxnorm`` -------------
+
+
+class RxProduct(StrictModel):
+    rxcui: str = Field(pattern=r"^[0-9]+$")
+    name: str
+    tty: str = Field(description="RxNorm term type (SCD, SBD, GPCK, BPCK, ...).")
+    ingredients: list[str] = Field(min_length=1, description="Ingredient RxCUIs (IN).")
+    ndc: list[str] = Field(default_factory=list, description="11-digit NDCs of this product.")
+
+
+class RxIngredient(StrictModel):
+    rxcui: str = Field(pattern=r"^[0-9]+$")
+    name: str
+
+
+class RxNormFile(StrictModel):
+    kind: Literal["rxnorm"]
+    release: str = Field(description="RxNorm release, e.g. '2026-11-03' (from the RRF file set).")
+    sources: list[SetSource] = Field(min_length=1)
+    ingredients: list[RxIngredient]
+    products: list[RxProduct]
