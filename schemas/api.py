@@ -44,11 +44,16 @@ class CodeableConcept(_In):
 class DrugRef(_In):
     name: str | None = Field(default=None, min_length=1)
     rxcui: str | None = Field(default=None, pattern=r"^[0-9]{1,9}$")
+    ndc: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{4,5}-?[0-9]{3,4}-?[0-9]{1,2}$",
+        description="National Drug Code (10 digits with dashes, or 11 digits), when the source sends one.",
+    )
 
     @model_validator(mode="after")
     def _identified(self) -> DrugRef:
-        if not self.name and not self.rxcui:
-            raise ValueError("a drug needs 'name' or 'rxcui'")
+        if not self.name and not self.rxcui and not self.ndc:
+            raise ValueError("a drug needs 'name', 'rxcui' or 'ndc'")
         return self
 
 
