@@ -200,9 +200,16 @@ class MonitoringPrompt(_Out):
 
 
 class Unrecognized(_Out):
+    """An input item the engine could not use in full; ``status`` says how much was used."""
+
     field: str
     pointer: str
     value: str
+    status: Literal["unrecognized", "partial", "not-used"] = "unrecognized"
+    detail: str | None = Field(
+        default=None,
+        description="partial: what was read and what was not; not-used: why (e.g. 'negated: seizure').",
+    )
 
 
 class RenalAssessment(_Out):

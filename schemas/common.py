@@ -22,6 +22,7 @@ Category = Literal[
     "duplicate-therapy",
     "dose-range",
     "withdrawal",
+    "not-checked",
 ]
 CATEGORIES: tuple[str, ...] = Category.__args__  # type: ignore[attr-defined]
 

@@ -1,23 +1,49 @@
-"""Load ``rules/terminology/*.yaml`` into a ``Terminology``, every problem located, none raised.
+"""Load ``rules/terminology/`` into a ``Terminology``, every problem located, none raised.
 
 The loader is part of the compiler (it reports ``file:line`` problems like every other stage);
-the lookup class it fills lives in ``engine.terminology`` and knows nothing about files.
+the lookup it fills lives in ``engine.terminology`` and knows nothing about files. The folder is
+read recursively: value sets sit one per file under ``value-sets/``, and a deployer's imports
+(``cdsrules terminology import``) under ``imported/``. The RxNorm release import is JSON (a release
+has hundreds of thousands of products; YAML with line tracking would take minutes to load).
+
+A product code anywhere in a medication value set is mapped to *all* of its ingredients by reading
+its published display ("oxycodone hydrochloride 5 MG / acetaminophen 325 MG Oral Tablet") with the
+same reader that reads a medication list, so a code sent without its name is still recognised.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from engine.compiler.problems import validation_problems
 from engine.compiler.yaml_source import YamlDocument, load_yaml
 from engine.errors import RuleProblem
-from engine.terminology import Terminology, normalise_icd, normalise_text
+from engine.terminology.drugs import NameReader
+from engine.terminology.lookup import (
+    Terminology,
+    TerminologySource,
+    invert,
+    normalise_icd,
+    normalise_ndc,
+    normalise_text,
+)
+from engine.terminology.text import Abbreviations, content, tokens
 from schemas.terminology import (
+    AbbreviationsFile,
+    BrandsFile,
+    ContextRulesFile,
     DrugClassesFile,
     IngredientsFile,
     ProductsFile,
+    RxNormFile,
+    SetSource,
+    ValueSetFile,
     ValueSetsFile,
 )
 
@@ -26,64 +52,199 @@ _MODELS: dict[str, type[BaseModel]] = {
     "drug-classes": DrugClassesFile,
     "products": ProductsFile,
     "value-sets": ValueSetsFile,
+    "value-set": ValueSetFile,
+    "abbreviations": AbbreviationsFile,
+    "brands": BrandsFile,
+    "context-rules": ContextRulesFile,
+    "rxnorm": RxNormFile,
 }
 
 
+@dataclass
+class _Doc:
+    path: str
+    doc: YamlDocument | None  # None for JSON files (no line numbers: problems point at line 1)
+    model: BaseModel
+
+    def line(self, *pointer: str | int) -> int:
+        return self.doc.line_of(pointer) if self.doc is not None else 1
+
+
 def load_terminology(folder: Path, display_root: Path) -> tuple[Terminology, list[RuleProblem]]:
-    """Load every ``*.yaml`` in ``folder``; problems are collected, never raised."""
+    """Load every terminology file under ``folder``; problems are collected, never raised."""
     problems: list[RuleProblem] = []
-    parsed: dict[str, list[tuple[YamlDocument, BaseModel]]] = {k: [] for k in _MODELS}
-    for path in sorted(folder.glob("*.y*ml")):
+    parsed: dict[str, list[_Doc]] = {k: [] for k in _MODELS}
+    paths = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in (".yaml", ".yml", ".json"))
+    for path in paths:
         shown = str(path.relative_to(display_root)) if path.is_relative_to(display_root) else str(path)
-        doc = load_yaml(path, shown)
-        if isinstance(doc, RuleProblem):
-            problems.append(doc)
-            continue
-        kind = doc.data.get("kind") if isinstance(doc.data, dict) else None
-        if kind not in _MODELS:
-            problems.append(
-                RuleProblem(shown, doc.line_of(("kind",)), "E101", f"'kind' must be one of {sorted(_MODELS)}")
-            )
-            continue
-        try:
-            parsed[kind].append((doc, _MODELS[kind].model_validate(doc.data)))
-        except ValidationError as exc:
-            problems.extend(validation_problems(doc, exc, "E102"))
-    term = Terminology(files=[d.path for group in parsed.values() for d, _ in group])
+        loaded = _parse(path, shown, problems)
+        if loaded is not None:
+            parsed[loaded[0]].append(loaded[1])
+    term = Terminology(files=[d.path for group in parsed.values() for d in group])
+    med_abbrev = [
+        (a.short, a.expansions[0])
+        for d in parsed["abbreviations"]
+        for a in _as(d, AbbreviationsFile).abbreviations
+        if a.domain in ("medication", "any")
+    ]
+    term.names = NameReader(Abbreviations.of(med_abbrev))
     _build_ingredients(term, parsed["ingredients"], problems)
-    _build_classes(term, parsed["drug-classes"], problems)
+    _build_rxnorm(term, parsed["rxnorm"], problems)
+    _build_brands(term, parsed["brands"], problems)
     _build_products(term, parsed["products"], problems)
-    _build_value_sets(term, parsed["value-sets"], problems)
+    _build_classes(term, parsed["drug-classes"], [d for d in parsed["value-set"] if _is_med(d)], problems)
+    _build_value_sets(term, parsed["value-sets"], [d for d in parsed["value-set"] if not _is_med(d)], problems)
+    term.condition_abbreviations = Abbreviations.of(
+        (a.short, a.expansions[0])
+        for d in parsed["abbreviations"]
+        for a in _as(d, AbbreviationsFile).abbreviations
+        if a.domain in ("condition", "any")
+    )
+    _build_context(term, parsed["context-rules"], problems)
+    term.provenance = _provenance(parsed)
     return term, problems
 
 
-def _build_ingredients(term: Terminology, files: list[tuple[YamlDocument, BaseModel]], out: list[RuleProblem]) -> None:
-    for doc, model in files:
-        assert isinstance(model, IngredientsFile)
-        for i, ing in enumerate(model.ingredients):
-            line = doc.line_of(("ingredients", i))
+def _parse(path: Path, shown: str, problems: list[RuleProblem]) -> tuple[str, _Doc] | None:
+    if path.suffix == ".json":
+        try:
+            data = json.loads(path.read_bytes())
+        except (ValueError, UnicodeDecodeError) as exc:
+            problems.append(RuleProblem(shown, 1, "E001", f"not valid JSON: {exc}"))
+            return None
+        if not isinstance(data, dict) or data.get("kind") != "rxnorm":
+            problems.append(RuleProblem(shown, 1, "E101", "a JSON terminology file must have kind 'rxnorm'"))
+            return None
+        try:
+            return "rxnorm", _Doc(shown, None, RxNormFile.model_validate(data))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = "/".join(str(p) for p in first["loc"])
+            problems.append(RuleProblem(shown, 1, "E102", f"{where}: {first['msg']} ({exc.error_count()} error(s))"))
+            return None
+    doc = load_yaml(path, shown)
+    if isinstance(doc, RuleProblem):
+        problems.append(doc)
+        return None
+    kind = doc.data.get("kind") if isinstance(doc.data, dict) else None
+    if kind not in _MODELS or kind == "rxnorm":
+        allowed = sorted(k for k in _MODELS if k != "rxnorm")
+        problems.append(RuleProblem(shown, doc.line_of(("kind",)), "E101", f"'kind' must be one of {allowed}"))
+        return None
+    try:
+        return kind, _Doc(shown, doc, _MODELS[kind].model_validate(doc.data))
+    except ValidationError as exc:
+        problems.extend(validation_problems(doc, exc, "E102"))
+        return None
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _as(d: _Doc, model: type[_M]) -> _M:
+    assert isinstance(d.model, model)
+    return d.model
+
+
+def _is_med(d: _Doc) -> bool:
+    return _as(d, ValueSetFile).domain == "medication"
+
+
+# ---- ingredients, products, brands ---------------------------------------------------------------
+
+
+def _name(term: Terminology, name: str, ingredient: str, d: _Doc, line: int, out: list[RuleProblem]) -> None:
+    key = normalise_text(name)
+    other = term.by_name.get(key)
+    if other and other != ingredient:
+        out.append(RuleProblem(d.path, line, "E105", f"name {name!r} names both {other!r} and {ingredient!r}"))
+        return
+    term.by_name[key] = ingredient
+    term.names.add_ingredient_name(name, ingredient)
+
+
+def _build_ingredients(term: Terminology, files: list[_Doc], out: list[RuleProblem]) -> None:
+    for d in files:
+        for i, ing in enumerate(_as(d, IngredientsFile).ingredients):
+            line = d.line("ingredients", i)
             if ing.id in term.ingredients:
-                out.append(RuleProblem(doc.path, line, "E103", f"ingredient {ing.id!r} is defined twice"))
+                out.append(RuleProblem(d.path, line, "E103", f"ingredient {ing.id!r} is defined twice"))
                 continue
             term.ingredients[ing.id] = ing.rxcui
             if ing.rxcui:
                 if ing.rxcui in term.by_rxcui:
-                    out.append(RuleProblem(doc.path, line, "E104", f"RxCUI {ing.rxcui} is used twice"))
+                    out.append(RuleProblem(d.path, line, "E104", f"RxCUI {ing.rxcui} is used twice"))
                 term.by_rxcui[ing.rxcui] = frozenset({ing.id})
             for name in (ing.id.replace("-", " "), *ing.synonyms):
-                key = normalise_text(name)
-                other = term.by_name.get(key)
-                if other and other != ing.id:
-                    out.append(
-                        RuleProblem(doc.path, line, "E105", f"name {name!r} names both {other!r} and {ing.id!r}")
-                    )
-                term.by_name[key] = ing.id
+                _name(term, name, ing.id, d, line, out)
+
+
+def _build_rxnorm(term: Terminology, files: list[_Doc], out: list[RuleProblem]) -> None:
+    """A deployer's RxNorm release: ingredients we know keep our id (matched by RxCUI, then name);
+    the rest become ingredients of their own, so their products are recognised (as no class)."""
+    ours_by_rxcui = {rx: ing for ing, rx in term.ingredients.items() if rx}
+    for d in files:
+        rx = _as(d, RxNormFile)
+        ing_of: dict[str, str] = {}
+        for item in rx.ingredients:
+            ours = ours_by_rxcui.get(item.rxcui) or term.by_name.get(normalise_text(item.name))
+            if ours is None:
+                ours = "-".join(normalise_text(item.name).split()) or f"rxcui-{item.rxcui}"
+                if ours not in term.ingredients:
+                    term.ingredients[ours] = item.rxcui
+                    term.by_name.setdefault(normalise_text(item.name), ours)
+                    term.names.add_ingredient_name(item.name, ours)
+            ing_of[item.rxcui] = ours
+            term.by_rxcui.setdefault(item.rxcui, frozenset({ours}))
+        for prod in rx.products:
+            missing = [c for c in prod.ingredients if c not in ing_of]
+            if missing:
+                msg = f"product {prod.rxcui}: ingredient RxCUI(s) {missing} not in this release's ingredients"
+                out.append(RuleProblem(d.path, 1, "E107", msg))
+                continue
+            ings = frozenset(ing_of[c] for c in prod.ingredients)
+            term.by_rxcui[prod.rxcui] = ings
+            for ndc in prod.ndc:
+                key = normalise_ndc(ndc)
+                if key is not None:
+                    term.by_ndc[key] = ings
+
+
+def _build_brands(term: Terminology, files: list[_Doc], out: list[RuleProblem]) -> None:
+    for d in files:
+        for i, brand in enumerate(_as(d, BrandsFile).brands):
+            unknown = [ing for ing in brand.ingredients if ing not in term.ingredients]
+            if unknown:
+                msg = f"brand {brand.name!r}: unknown ingredient(s) {unknown}"
+                out.append(RuleProblem(d.path, d.line("brands", i), "E107", msg))
+                continue
+            ings = frozenset(brand.ingredients)
+            term.brands[brand.name] = ings
+            term.names.add_brand(brand.name, ings)
+            if brand.rxcui:
+                term.by_rxcui.setdefault(brand.rxcui, ings)
+
+
+def _build_products(term: Terminology, files: list[_Doc], out: list[RuleProblem]) -> None:
+    for d in files:
+        for i, prod in enumerate(_as(d, ProductsFile).products):
+            line = d.line("products", i)
+            unknown = [ing for ing in prod.ingredients if ing not in term.ingredients]
+            if unknown:
+                out.append(RuleProblem(d.path, line, "E107", f"product {prod.rxcui}: unknown ingredient(s) {unknown}"))
+                continue
+            if prod.rxcui in term.by_rxcui and term.by_rxcui[prod.rxcui] != frozenset(prod.ingredients):
+                out.append(RuleProblem(d.path, line, "E104", f"RxCUI {prod.rxcui} is used twice"))
+            term.by_rxcui[prod.rxcui] = frozenset(prod.ingredients)
+
+
+# ---- medication classes (old drug-classes.yaml and medication value sets) ------------------------
 
 
 def _closure(
     direct: dict[str, set[str]], includes: dict[str, list[str]], what: str, out: list[RuleProblem], where: str
 ) -> dict[str, frozenset[str]]:
-    """Members of each group, following include lists; cycles and unknown ids are problems."""
+    """Members of each group, following include lists; cycles are problems."""
     result: dict[str, frozenset[str]] = {}
 
     def visit(gid: str, stack: tuple[str, ...]) -> frozenset[str]:
@@ -103,95 +264,195 @@ def _closure(
     return result
 
 
-def _build_classes(term: Terminology, files: list[tuple[YamlDocument, BaseModel]], out: list[RuleProblem]) -> None:
+def _build_classes(term: Terminology, old: list[_Doc], sets: list[_Doc], out: list[RuleProblem]) -> None:
     direct: dict[str, set[str]] = {}
     includes: dict[str, list[str]] = {}
-    where = "rules/terminology"
-    for doc, model in files:
-        assert isinstance(model, DrugClassesFile)
-        where = doc.path
-        for i, cls in enumerate(model.classes):
-            line = doc.line_of(("classes", i))
-            if cls.id in direct:
-                out.append(RuleProblem(doc.path, line, "E103", f"drug class {cls.id!r} is defined twice"))
-            direct[cls.id] = set(cls.members)
-            includes[cls.id] = list(cls.include_classes)
-            term.class_titles[cls.id] = cls.title
-            for m in cls.members:
-                if m not in term.ingredients:
-                    out.append(RuleProblem(doc.path, line, "E107", f"class {cls.id!r}: unknown ingredient {m!r}"))
-    for doc, model in files:
-        assert isinstance(model, DrugClassesFile)
-        for i, cls in enumerate(model.classes):
-            for inc in cls.include_classes:
-                if inc not in direct:
-                    line = doc.line_of(("classes", i))
-                    out.append(RuleProblem(doc.path, line, "E107", f"class {cls.id!r}: unknown class {inc!r}"))
-    term.class_members = _closure(direct, includes, "drug class", out, where)
-    classes_of: dict[str, set[str]] = {}
-    for cid, members in term.class_members.items():
-        for m in members:
-            classes_of.setdefault(m, set()).add(cid)
-    term.classes_of = {k: frozenset(v) for k, v in classes_of.items()}
+    where: dict[str, tuple[_Doc, int]] = {}
+    for d in old:
+        for i, cls in enumerate(_as(d, DrugClassesFile).classes):
+            _declare(
+                term,
+                cls.id,
+                cls.title,
+                set(cls.members),
+                list(cls.include_classes),
+                d,
+                d.line("classes", i),
+                direct,
+                includes,
+                where,
+                out,
+            )
+    for d in sets:
+        vs = _as(d, ValueSetFile)
+        _declare(
+            term, vs.id, vs.title, set(vs.ingredients), list(vs.include), d, d.line("id"), direct, includes, where, out
+        )
+        term.catalogue[vs.id] = vs
+    for cid, kids in includes.items():
+        d, line = where[cid]
+        for inc in kids:
+            if inc not in direct:
+                out.append(RuleProblem(d.path, line, "E107", f"class {cid!r}: unknown class {inc!r}"))
+    first = next(iter(where.values()), None)
+    term.class_members = _closure(direct, includes, "drug class", out, first[0].path if first else "terminology")
+    term.classes_of = invert(term.class_members)
+    for d in sets:
+        _medication_members(term, _as(d, ValueSetFile), d, out)
 
 
-def _build_products(term: Terminology, files: list[tuple[YamlDocument, BaseModel]], out: list[RuleProblem]) -> None:
-    for doc, model in files:
-        assert isinstance(model, ProductsFile)
-        for i, prod in enumerate(model.products):
-            line = doc.line_of(("products", i))
-            unknown = [ing for ing in prod.ingredients if ing not in term.ingredients]
-            if unknown:
-                out.append(
-                    RuleProblem(doc.path, line, "E107", f"product {prod.rxcui}: unknown ingredient(s) {unknown}")
-                )
+def _declare(
+    term: Terminology,
+    cid: str,
+    title: str,
+    members: set[str],
+    includes_of: list[str],
+    d: _Doc,
+    line: int,
+    direct: dict[str, set[str]],
+    includes: dict[str, list[str]],
+    where: dict[str, tuple[_Doc, int]],
+    out: list[RuleProblem],
+) -> None:
+    if cid in direct:
+        out.append(RuleProblem(d.path, line, "E103", f"drug class {cid!r} is defined twice"))
+    for m in sorted(members):
+        if m not in term.ingredients:
+            out.append(RuleProblem(d.path, line, "E107", f"class {cid!r}: unknown ingredient {m!r}"))
+    direct[cid] = members
+    includes[cid] = includes_of
+    where[cid] = (d, line)
+    term.class_titles[cid] = title
+
+
+def _medication_members(term: Terminology, vs: ValueSetFile, d: _Doc, out: list[RuleProblem]) -> None:
+    """Each RxNorm/NDC member -> all the ingredients its display names."""
+    own = term.class_members.get(vs.id, frozenset())
+    for g, group in enumerate(vs.members):
+        if group.system not in ("rxnorm", "ndc"):
+            msg = f"value set {vs.id!r}: a medication set holds RxNorm or NDC codes, not {group.system}"
+            out.append(RuleProblem(d.path, d.line("members", g), "E102", msg))
+            continue
+        for c, (code, display) in enumerate(group.codes):
+            reading = term.names.read(display)
+            line = d.line("members", g, "codes", c)
+            if not reading.ingredients:
+                msg = f"{group.system} {code} {display!r}: its display names no ingredient the pack knows"
+                out.append(RuleProblem(d.path, line, "E109", msg))
                 continue
-            if prod.rxcui in term.by_rxcui and term.by_rxcui[prod.rxcui] != frozenset(prod.ingredients):
-                out.append(RuleProblem(doc.path, line, "E104", f"RxCUI {prod.rxcui} is used twice"))
-            term.by_rxcui[prod.rxcui] = frozenset(prod.ingredients)
+            if own and not (reading.ingredients & own):
+                msg = (
+                    f"{group.system} {code} {display!r} reads as {sorted(reading.ingredients)}, "
+                    f"none of which is in {vs.id!r}"
+                )
+                out.append(RuleProblem(d.path, line, "W101", msg, severity="warning"))
+            if group.system == "rxnorm":
+                known = term.by_rxcui.get(code)
+                term.by_rxcui[code] = reading.ingredients if known is None else known | reading.ingredients
+            else:
+                key = normalise_ndc(code)
+                if key is None:
+                    out.append(RuleProblem(d.path, line, "E102", f"NDC {code!r} is not a 10- or 11-digit NDC"))
+                    continue
+                term.by_ndc[key] = term.by_ndc.get(key, frozenset()) | reading.ingredients
 
 
-def _build_value_sets(term: Terminology, files: list[tuple[YamlDocument, BaseModel]], out: list[RuleProblem]) -> None:
+# ---- condition value sets -------------------------------------------------------------------------
+
+
+def _build_value_sets(term: Terminology, old: list[_Doc], sets: list[_Doc], out: list[RuleProblem]) -> None:
     includes: dict[str, list[str]] = {}
-    where = "rules/terminology"
-    icd: dict[str, str] = {}
-    for doc, model in files:
-        assert isinstance(model, ValueSetsFile)
-        where = doc.path
-        for i, vs in enumerate(model.value_sets):
-            line = doc.line_of(("value_sets", i))
-            if vs.id in term.value_sets:
-                out.append(RuleProblem(doc.path, line, "E103", f"value set {vs.id!r} is defined twice"))
-            term.value_sets[vs.id] = vs.title
-            includes[vs.id] = list(vs.include_value_sets)
-            for code in vs.snomed:
-                if code in term.snomed and term.snomed[code] != vs.id:
-                    msg = f"SNOMED {code} is in both {term.snomed[code]!r} and {vs.id!r}"
-                    out.append(RuleProblem(doc.path, line, "E108", msg))
-                term.snomed[code] = vs.id
-            for prefix in vs.icd10cm_prefixes:
-                key = normalise_icd(prefix)
-                if key in icd and icd[key] != vs.id:
-                    msg = f"ICD-10-CM {prefix} is in both {icd[key]!r} and {vs.id!r}"
-                    out.append(RuleProblem(doc.path, line, "E108", msg))
-                icd[key] = vs.id
-            for name in (vs.title, *vs.synonyms):
-                key = normalise_text(name)
-                if key in term.vs_by_name and term.vs_by_name[key] != vs.id:
-                    msg = f"text {name!r} names both {term.vs_by_name[key]!r} and {vs.id!r}"
-                    out.append(RuleProblem(doc.path, line, "E108", msg))
-                term.vs_by_name[key] = vs.id
-    for doc, model in files:
-        assert isinstance(model, ValueSetsFile)
-        for i, vs in enumerate(model.value_sets):
-            for inc in vs.include_value_sets:
-                if inc not in term.value_sets:
-                    line = doc.line_of(("value_sets", i))
-                    out.append(RuleProblem(doc.path, line, "E107", f"value set {vs.id!r}: unknown value set {inc!r}"))
-    members = _closure({k: {k} for k in term.value_sets}, includes, "value set", out, where)
-    ancestors: dict[str, set[str]] = {k: set() for k in term.value_sets}
-    for parent, kids in members.items():
-        for kid in kids:
-            ancestors.setdefault(kid, set()).add(parent)
-    term.vs_ancestors = {k: frozenset(v) for k, v in ancestors.items()}
-    term.icd_prefixes = sorted(icd.items(), key=lambda kv: -len(kv[0]))
+    where: dict[str, tuple[_Doc, int]] = {}
+    icd_prefix: dict[str, str] = {}
+    snomed: dict[str, set[str]] = {}
+    icd: dict[str, set[str]] = {}
+    excludes: dict[str, tuple[tuple[str, ...], ...]] = {}
+    current: set[str] = set()
+
+    def declare(vid: str, title: str, d: _Doc, line: int, prefixes: Sequence[str], names: Sequence[str]) -> None:
+        if vid in term.value_sets or vid in term.class_members:
+            out.append(RuleProblem(d.path, line, "E103", f"value set {vid!r} is defined twice"))
+        term.value_sets[vid] = title
+        where[vid] = (d, line)
+        for prefix in prefixes:
+            key = normalise_icd(prefix)
+            if key in icd_prefix and icd_prefix[key] != vid:
+                msg = f"ICD-10-CM prefix {prefix} is in both {icd_prefix[key]!r} and {vid!r}"
+                out.append(RuleProblem(d.path, line, "E108", msg))
+            icd_prefix[key] = vid
+        for name in (title, *names):
+            term.vs_by_name.setdefault(normalise_text(name), vid)
+            term.condition_text.add(name, vid)
+
+    for d in old:
+        for i, old_vs in enumerate(_as(d, ValueSetsFile).value_sets):
+            line = d.line("value_sets", i)
+            declare(old_vs.id, old_vs.title, d, line, old_vs.icd10cm_prefixes, old_vs.synonyms)
+            includes[old_vs.id] = list(old_vs.include_value_sets)
+            for code in old_vs.snomed:
+                snomed.setdefault(code, set()).add(old_vs.id)
+    for d in sets:
+        vs = _as(d, ValueSetFile)
+        line = d.line("id")
+        declare(vs.id, vs.title, d, line, vs.icd10cm_prefixes, vs.text)
+        includes[vs.id] = list(vs.include)
+        term.catalogue[vs.id] = vs
+        if vs.current_only:
+            current.add(vs.id)
+        excludes[vs.id] = tuple(p for p in (content(tokens(x)) for x in vs.text_excludes) if p)
+        if vs.ingredients:
+            out.append(RuleProblem(d.path, d.line("ingredients"), "E102", "a condition set has no ingredients"))
+        for g, group in enumerate(vs.members):
+            table = {"snomed": snomed, "icd10cm": icd}.get(group.system)
+            if table is None:
+                msg = f"value set {vs.id!r}: a condition set holds SNOMED CT or ICD-10-CM codes, not {group.system}"
+                out.append(RuleProblem(d.path, d.line("members", g), "E102", msg))
+                continue
+            for code, display in group.codes:
+                key = normalise_icd(code) if group.system == "icd10cm" else code
+                table.setdefault(key, set()).add(vs.id)
+                term.condition_text.add(display, vs.id)
+    for vid, kids in includes.items():
+        for inc in kids:
+            if inc not in term.value_sets:
+                d, line = where[vid]
+                out.append(RuleProblem(d.path, line, "E107", f"value set {vid!r}: unknown value set {inc!r}"))
+    first = next(iter(where.values()), None)
+    members = _closure(
+        {k: {k} for k in term.value_sets}, includes, "value set", out, first[0].path if first else "terminology"
+    )
+    term.vs_ancestors = {k: frozenset(v) for k, v in invert(members).items()}
+    for k in term.value_sets:
+        term.vs_ancestors.setdefault(k, frozenset({k}))
+    term.snomed = {k: frozenset(v) for k, v in snomed.items()}
+    term.icd_codes = {k: frozenset(v) for k, v in icd.items()}
+    term.icd_prefixes = sorted(icd_prefix.items(), key=lambda kv: -len(kv[0]))
+    term.text_excludes = {k: v for k, v in excludes.items() if v}
+    term.current_only = frozenset(current)
+
+
+def _build_context(term: Terminology, files: list[_Doc], out: list[RuleProblem]) -> None:
+    if not files:
+        return
+    if len(files) > 1:
+        out.append(RuleProblem(files[1].path, 1, "E103", "a pack has one context-rules file"))
+    try:
+        from engine.terminology.context import ContextGuard
+    except ImportError:  # pragma: no cover - the guard ships with the engine
+        out.append(RuleProblem(files[0].path, 1, "E101", "this engine has no negation guard for context-rules"))
+        return
+    term.context = ContextGuard.from_file(_as(files[0], ContextRulesFile))
+
+
+def _provenance(parsed: dict[str, list[_Doc]]) -> list[TerminologySource]:
+    out: list[TerminologySource] = []
+    for kind, docs in sorted(parsed.items()):
+        for d in docs:
+            sources: Sequence[object] = getattr(d.model, "sources", ())
+            for s in sources:
+                label = getattr(s, "label", str(s))
+                version = s.version if isinstance(s, SetSource) else None
+                if isinstance(d.model, RxNormFile):
+                    version = version or d.model.release
+                out.append(TerminologySource(kind, d.path, label, version))
+    return out

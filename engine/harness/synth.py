@@ -82,8 +82,9 @@ class Generator:
                 (ing,) = ings
                 self.drug_reps[ing].append({"rxcui": code})
         self.cond_reps: dict[str, list[Any]] = {vs: [term.value_sets[vs]] for vs in term.value_sets}
-        for code, vs in sorted(term.snomed.items()):
-            self.cond_reps[vs].append({"coding": [{"system": SNOMED, "code": code}]})
+        for code, sets in sorted(term.snomed.items()):
+            for vs in sorted(sets):
+                self.cond_reps[vs].append({"coding": [{"system": SNOMED, "code": code}]})
         for prefix, vs in sorted(term.icd_prefixes):
             self.cond_reps[vs].append({"coding": [{"system": ICD10CM, "code": prefix}]})
         for name, vs in sorted(term.vs_by_name.items()):

@@ -13,12 +13,14 @@ from typing import Literal
 
 from engine.compiler.model import CompiledPack
 from engine.errors import InputError, InputProblem
+from engine.runtime.completeness import dependences, not_checked
 from engine.runtime.durable_host import DurableRuleset, Firing
 from engine.runtime.facts import PatientFacts, build_facts
-from engine.runtime.outcome import RuleOutputs, combine
+from engine.runtime.outcome import RuleOutputs, combine, finding_key
 from engine.runtime.reference import evaluate_reference
 from schemas.api import (
     DrugOut,
+    DrugRef,
     EvaluateRequest,
     EvaluateResponse,
     RenalAssessment,
@@ -46,6 +48,7 @@ class Engine:
         self._outputs = RuleOutputs(pack.rules.values())
         self._ruleset_ref = RulesetRef(version=pack.version, digest=pack.digest)
         self._drug_out = {d: DrugOut(name=d, rxcui=pack.terminology.ingredients.get(d)) for d in pack.drugs}
+        self._depends = {d: dependences(dr) for d, dr in pack.drugs.items()}
 
     @property
     def ruleset_ref(self) -> RulesetRef:
@@ -58,17 +61,23 @@ class Engine:
     def resolve_drug(self, req: EvaluateRequest) -> str:
         """The ingredient id whose rules apply, or an ``InputError`` naming the field."""
         term = self.pack.terminology
-        by_code = term.by_rxcui.get(req.drug.rxcui) if req.drug.rxcui else None
-        by_name = term.resolve_drug_name(req.drug.name) if req.drug.name else None
-        if req.drug.rxcui and by_code is None and not by_name:
-            raise InputError([InputProblem("/drug/rxcui", f"unknown RxNorm code {req.drug.rxcui}", "unknown-code")])
-        if by_code and by_name and not (by_code & by_name):
-            msg = f"rxcui {req.drug.rxcui} is {'/'.join(sorted(by_code))} but name {req.drug.name!r} is not"
-            raise InputError([InputProblem("/drug/rxcui", msg, "conflict")])
-        found = by_code or by_name or frozenset()
-        pointer = "/drug/rxcui" if by_code else "/drug/name"
+        drug = req.drug
+        by_code = term.by_rxcui.get(drug.rxcui) if drug.rxcui else None
+        by_ndc = (term.match_drug(DrugRef(ndc=drug.ndc)).ingredients or None) if drug.ndc else None
+        by_name = term.resolve_drug_name(drug.name) if drug.name else None
+        coded = by_code or by_ndc
+        if drug.rxcui and by_code is None and not by_ndc and not by_name:
+            raise InputError([InputProblem("/drug/rxcui", f"unknown RxNorm code {drug.rxcui}", "unknown-code")])
+        if drug.ndc and by_ndc is None and not by_code and not by_name:
+            raise InputError([InputProblem("/drug/ndc", f"unknown NDC {drug.ndc}", "unknown-code")])
+        if coded and by_name and not (coded & by_name):
+            what = f"rxcui {drug.rxcui}" if by_code else f"NDC {drug.ndc}"
+            msg = f"{what} is {'/'.join(sorted(coded))} but name {drug.name!r} is not"
+            raise InputError([InputProblem("/drug/rxcui" if by_code else "/drug/ndc", msg, "conflict")])
+        found = coded or by_name or frozenset()
+        pointer = "/drug/rxcui" if by_code else "/drug/ndc" if by_ndc else "/drug/name"
         if not found:
-            raise InputError([InputProblem(pointer, f"unknown drug {req.drug.name!r}", "unknown-drug")])
+            raise InputError([InputProblem(pointer, f"unknown drug {drug.name!r}", "unknown-drug")])
         if len(found) > 1:
             msg = f"combination product ({', '.join(sorted(found))}); order the single ingredient"
             raise InputError([InputProblem(pointer, msg, "unsupported-drug")])
@@ -99,6 +108,9 @@ class Engine:
         outputs = self._outputs
         fired = [outputs[rid] for rid in firing.fired]
         outcome = combine(fired, pf.fact, firing.derived, dr.profile, req.drug.ordered_dose, outputs)
+        findings = outcome.findings
+        if pf.unrecognized:
+            findings = sorted([*findings, *not_checked(pf.unrecognized, self._depends[ingredient])], key=finding_key)
         bands = sorted(firing.derived.get("renal_band", frozenset()))
         return EvaluateResponse(
             decision_id=decision_id or str(uuid.uuid4()),
@@ -107,7 +119,7 @@ class Engine:
             action=req.drug.action,
             contraindicated=outcome.contraindicated,
             dose=outcome.dose,
-            findings=outcome.findings,
+            findings=findings,
             monitoring=outcome.monitoring,
             missing_data=outcome.missing_data,
             unrecognized=pf.unrecognized,

@@ -17,7 +17,8 @@ from typing import Any
 from engine.compiler.language import count_field, size_field
 from engine.runtime import renal
 from engine.terminology import Terminology
-from schemas.api import CodeableConcept, EvaluateRequest, Unrecognized
+from engine.terminology.lookup import DrugMatch
+from schemas.api import CodeableConcept, DrugRef, EvaluateRequest, Unrecognized
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,27 @@ def _label(item: CodeableConcept | str) -> str:
     if item.text:
         return item.text
     return ", ".join(f"{c.system}|{c.code}" for c in item.coding)
+
+
+def _drug_label(ref: DrugRef) -> str:
+    if ref.name:
+        return ref.name
+    return f"rxcui {ref.rxcui}" if ref.rxcui else f"NDC {ref.ndc}"
+
+
+def _note_drug(out: list[Unrecognized], kind: str, i: int, ref: DrugRef, dm: DrugMatch) -> None:
+    """An item not (fully) recognised is listed; a partial one says what was read and what was not."""
+    if dm.complete:
+        return
+    if dm.ingredients:
+        detail = f"read as {', '.join(sorted(dm.ingredients))}; not recognised: {dm.leftover}"
+        out.append(
+            Unrecognized(
+                field=kind, pointer=f"/patient/{kind}/{i}", value=_drug_label(ref), status="partial", detail=detail
+            )
+        )
+    else:
+        out.append(Unrecognized(field=kind, pointer=f"/patient/{kind}/{i}", value=_drug_label(ref)))
 
 
 class _ClassCounts:
@@ -89,35 +111,36 @@ def build_facts(req: EvaluateRequest, ingredient: str, term: Terminology) -> Pat
 
     conditions: set[str] = set()
     for i, cond in enumerate(p.conditions):
-        hits = term.resolve_condition(cond)
-        if hits:
-            conditions |= hits
+        cm = term.match_condition(cond)
+        if cm.value_sets:
+            conditions |= cm.value_sets
         else:
+            status = "not-used" if cm.excluded else "unrecognized"
             unrecognized.append(
-                Unrecognized(field="conditions", pointer=f"/patient/conditions/{i}", value=_label(cond))
+                Unrecognized(
+                    field="conditions",
+                    pointer=f"/patient/conditions/{i}",
+                    value=_label(cond),
+                    status=status,
+                    detail=cm.excluded,
+                )
             )
 
     comeds: set[str] = set()
     on_list = False
     for i, med in enumerate(p.co_medications):
-        ings = term.resolve_drug(med)
-        if not ings:
-            label = med.name or f"rxcui {med.rxcui}"
-            unrecognized.append(
-                Unrecognized(field="co_medications", pointer=f"/patient/co_medications/{i}", value=label)
-            )
-        on_list = on_list or ingredient in ings
-        comeds |= ings
+        dm = term.match_drug(med)
+        _note_drug(unrecognized, "co_medications", i, med, dm)
+        on_list = on_list or ingredient in dm.ingredients
+        comeds |= dm.ingredients
     # the ordered drug itself is not a co-medication; its presence on the list is its own fact
     comeds.discard(ingredient)
 
     allergies: set[str] = set()
     for i, alg in enumerate(p.allergies):
-        ings = term.resolve_drug(alg)
-        if not ings:
-            label = alg.name or f"rxcui {alg.rxcui}"
-            unrecognized.append(Unrecognized(field="allergies", pointer=f"/patient/allergies/{i}", value=label))
-        allergies |= ings
+        dm = term.match_drug(alg)
+        _note_drug(unrecognized, "allergies", i, alg, dm)
+        allergies |= dm.ingredients
 
     comed_classes = term.classes_for(comeds)
     sets = {

@@ -51,7 +51,7 @@ def _sources(sources: Iterable[Source]) -> list[SourceOut]:
     return [SourceOut(label=s.label, url=s.url, section=s.section) for s in sources]
 
 
-def _finding_key(f: Finding) -> tuple[int, str, str]:
+def finding_key(f: Finding) -> tuple[int, str, str]:
     return (-SEVERITY_RANK[f.severity], f.category, f.rule_id)
 
 
@@ -88,7 +88,7 @@ class RuleOutput:
             id=rule.id,
             version=rule.version,
             finding=finding,
-            finding_key=_finding_key(finding) if finding is not None else (0, "", rule.id),
+            finding_key=finding_key(finding) if finding is not None else (0, "", rule.id),
             monitor=tuple(then.monitor),
             missing_data=tuple(then.missing_data),
             dose=then.dose,
@@ -149,7 +149,7 @@ def combine(
         missing_set |= dose_missing
     if dose is not None and ordered is not None:
         findings.extend(_dose_range(dose, ordered, profile, rules))
-    findings.sort(key=_finding_key)
+    findings.sort(key=finding_key)
     if contraindicated:  # a drug that must not be given needs no monitoring plan; the trace still shows every rule
         monitoring: list[MonitoringPrompt] = []
     elif outputs is not None:
