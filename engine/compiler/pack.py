@@ -86,13 +86,21 @@ class Compilation:
 
 
 def pack_digest(root: Path) -> str:
-    """sha256 over every YAML file's path and content (line endings normalised)."""
+    """sha256 over every YAML file's path and content (line endings normalised), and the JSON
+    terminology imports (an RxNorm release changes what the pack recognises, so it changes the pack)."""
     h = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()):
+    term = root / TERMINOLOGY_DIR
+    for path in sorted(p for p in root.rglob("*") if _in_digest(p, term)):
         rel = path.relative_to(root).as_posix()
         h.update(rel.encode() + b"\0")
         h.update(path.read_bytes().replace(b"\r\n", b"\n") + b"\0")
     return "sha256:" + h.hexdigest()
+
+
+def _in_digest(path: Path, terminology: Path) -> bool:
+    if not path.is_file():
+        return False
+    return path.suffix in (".yaml", ".yml") or (path.suffix == ".json" and path.is_relative_to(terminology))
 
 
 # ---- the stages ------------------------------------------------------------------------------------
