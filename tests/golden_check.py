@@ -37,6 +37,17 @@ def golden_failures(case: dict[str, Any], resp: EvaluateResponse) -> list[str]:
         hits = [f.rule_id for f in resp.findings if f.category == cat]
         if hits:
             fails.append(f"unexpected {cat} finding from {hits}")
+    fired = {t.rule_id for t in resp.trace}
+    for rule_id in exp.get("must_fire", []):
+        if rule_id not in fired:
+            fails.append(f"rule {rule_id} did not fire (fired: {sorted(fired)})")
+    for rule_id in exp.get("must_not_fire", []):
+        if rule_id in fired:
+            fails.append(f"rule {rule_id} fired but must not")
+    for kind in exp.get("must_recognise", []):
+        missed = [u.value for u in resp.unrecognized if u.field == kind]
+        if missed:
+            fails.append(f"{kind} not (fully) recognised: {missed}")
     for f in resp.findings:
         if f.severity == "critical" and not f.sources:
             fails.append(f"critical finding {f.rule_id} has no source")
