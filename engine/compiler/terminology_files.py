@@ -15,6 +15,7 @@ from engine.compiler.yaml_source import YamlDocument, load_yaml
 from engine.errors import RuleProblem
 from engine.terminology import Terminology, normalise_icd, normalise_text
 from schemas.terminology import (
+    ContextRulesFile,
     DrugClassesFile,
     IngredientsFile,
     ProductsFile,
@@ -26,6 +27,8 @@ _MODELS: dict[str, type[BaseModel]] = {
     "drug-classes": DrugClassesFile,
     "products": ProductsFile,
     "value-sets": ValueSetsFile,
+    # Validated here so a broken trigger file fails the gate; engine.terminology.context uses it.
+    "context-rules": ContextRulesFile,
 }
 
 
