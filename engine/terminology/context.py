@@ -39,7 +39,8 @@ from schemas.terminology import ContextRulesFile, ContextTrigger
 
 # At most this many words between a trigger and the concept. On the NegEx test set (see
 # docs/terminology.md) 8 words gave negation F1 0.971 against 0.958 for the whole sentence
-# (medspaCy's default) and 0.962 for NegEx's 5 (10 words: also 0.971). The value was chosen on
+# (medspaCy's default) and 0.962 for NegEx's 5 (10 words: also 0.971), before 'evaluate for'
+# was read as an indication (0.974 now). The value was chosen on
 # that same set, so it is not an independent estimate.
 DEFAULT_MAX_SCOPE: Final = 8
 
