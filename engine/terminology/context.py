@@ -99,7 +99,7 @@ class ContextGuard:
             self._by_literal[literal] = trigger
         if not self._by_literal:
             raise ContextRulesError("no triggers")
-        # A token trie: one dict step per token, where one regular expression with some 850
+        # A token trie: one dict step per token, where one regular expression with hundreds of
         # alternatives costs milliseconds per line in Python's backtracking engine.
         self._trie = _Node()
         for literal, trigger in self._by_literal.items():
