@@ -24,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 from engine.compiler.problems import validation_problems
 from engine.compiler.yaml_source import YamlDocument, load_yaml
 from engine.errors import RuleProblem
+from engine.terminology.context import ContextGuard, ContextRulesError
 from engine.terminology.drugs import NameReader
 from engine.terminology.lookup import (
     Terminology,
@@ -437,11 +438,9 @@ def _build_context(term: Terminology, files: list[_Doc], out: list[RuleProblem])
     if len(files) > 1:
         out.append(RuleProblem(files[1].path, 1, "E103", "a pack has one context-rules file"))
     try:
-        from engine.terminology.context import ContextGuard
-    except ImportError:  # pragma: no cover - the guard ships with the engine
-        out.append(RuleProblem(files[0].path, 1, "E101", "this engine has no negation guard for context-rules"))
-        return
-    term.context = ContextGuard.from_file(_as(files[0], ContextRulesFile))
+        term.context = ContextGuard.from_file(_as(files[0], ContextRulesFile))
+    except ContextRulesError as exc:
+        out.append(RuleProblem(files[0].path, files[0].line("triggers"), "E102", f"context rules: {exc}"))
 
 
 def _provenance(parsed: dict[str, list[_Doc]]) -> list[TerminologySource]:

@@ -106,7 +106,7 @@ def test_native_api_returns_the_finding(client: TestClient) -> None:
 
 def _order_select_url(client: TestClient) -> str:
     services = client.get("/cds-services").json()["services"]
-    return "/cds-services/" + next(s["id"] for s in services if s["hook"] == "order-select")
+    return "/cds-services/" + str(next(s["id"] for s in services if s["hook"] == "order-select"))
 
 
 def test_cds_hooks_gives_a_not_checked_card(client: TestClient) -> None:

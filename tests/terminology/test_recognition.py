@@ -112,7 +112,7 @@ def test_one_code_per_class_through_v1_evaluate(client: TestClient) -> None:
 def test_code_only_medication_over_cds_hooks(client: TestClient) -> None:
     """A MedicationRequest coded with an RxNorm product code and no name drives the interaction card."""
     services = client.get("/cds-services").json()["services"]
-    url = "/cds-services/" + next(s["id"] for s in services if s["hook"] == "order-select")
+    url = "/cds-services/" + str(next(s["id"] for s in services if s["hook"] == "order-select"))
     for set_id, rule_id in BACLOFEN_READS.items():
         item = _first_per_set()[set_id]
         med = med_request("m1", "", rxcui=item["code"])
