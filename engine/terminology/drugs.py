@@ -10,6 +10,7 @@ only partly recognised, and the engine says so instead of reading "Tylenol #3" a
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from engine.terminology.text import STOPWORDS, Abbreviations, PhraseIndex, content, singular, tokens, words
@@ -36,8 +37,12 @@ _WORDS = """
     dipropionate valerate hyclate decanoate enanthate palmitate hemifumarate tosylate oxalate
     nitrate inert ingredient ingredients po prn bid tid qid qd qhs hs daily nightly bedtime needed
     every once twice take by mouth times as at per x q generic brand plus
+    abuse deterrent actuat matrix delivery sample arginine stearate tannate
 """
 NOT_DRUG_WORDS = frozenset(_WORDS.split())
+
+
+_BRACKETED = re.compile(r"\[([^\]]*)\]")
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,19 @@ class NameReader:
         return self.index.add(name, "b:" + key)
 
     def read(self, text: str) -> Reading:
+        # RxNorm branded names end in "[Brand]" (and packs in "[Brand Pack Name]"): the brand adds
+        # ingredients when we know it, but an unknown brand there is not an unread ingredient,
+        # since the name before the bracket already lists every ingredient.
+        main = _BRACKETED.sub(" ", text)
+        found, kinds, rest = self._read(main)
+        if main != text:
+            extra, extra_kinds, _ = self._read(" ".join(_BRACKETED.findall(text)))
+            found |= extra
+            kinds |= extra_kinds
+        via = "+".join(sorted(kinds)) if kinds else "name"
+        return Reading(frozenset(found), " ".join(rest) or None, via)
+
+    def _read(self, text: str) -> tuple[set[str], set[str], list[str]]:
         toks = content(tuple(singular(w) for w in self.abbreviations.expand(words(text))))
         hits = self.index.find(toks)
         found: set[str] = set()
@@ -81,8 +99,7 @@ class NameReader:
             for k in range(hit.start, hit.end):
                 covered[k] = True
         rest = [t for t, c in zip(toks, covered, strict=True) if not c and _meaningful(t)]
-        via = "+".join(sorted(kinds)) if kinds else "name"
-        return Reading(frozenset(found), " ".join(rest) or None, via)
+        return found, kinds, rest
 
 
 def _meaningful(token: str) -> bool:
