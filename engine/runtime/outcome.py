@@ -165,7 +165,9 @@ def combine(
     if dose is not None and ordered is not None:
         findings.extend(_dose_range(dose, ordered, profile, rules, fact))
     findings.sort(key=_finding_key)
-    if contraindicated:  # a drug that must not be given needs no monitoring plan; the trace still shows every rule
+    # a start a rule refuses to dose (e.g. age not established) is not being advised, so no plan for it either
+    withheld = fact.get("action") == "start" and any(o.dose is not None and o.dose.withhold for o in rules)
+    if contraindicated or withheld:  # a drug that must not be given needs no monitoring plan; the trace shows every rule
         monitoring: list[MonitoringPrompt] = []
     elif outputs is not None:
         monitoring = outputs.monitoring(rules)
