@@ -98,7 +98,7 @@ class Engine:
         dr = self.pack.drugs[ingredient]
         outputs = self._outputs
         fired = [outputs[rid] for rid in firing.fired]
-        outcome = combine(fired, pf.fact, firing.derived, dr.profile, req.drug.ordered_dose, outputs)
+        outcome = combine(fired, pf.fact, firing.derived, dr.profile, req.drug.ordered_dose, outputs, pf.active)
         bands = sorted(firing.derived.get("renal_band", frozenset()))
         return EvaluateResponse(
             decision_id=decision_id or str(uuid.uuid4()),

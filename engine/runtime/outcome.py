@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.compiler.model import CompiledRule
+from engine.runtime.facts import ActiveRegimen
 from schemas.api import (
     DoseSuggestion,
     Finding,
@@ -152,8 +153,10 @@ def combine(
     profile: DrugProfile,
     ordered: OrderedDose | None,
     outputs: RuleOutputs | None = None,
+    active: ActiveRegimen | None = None,
 ) -> Outcome:
-    """One answer from the rules that fired (``outputs`` memoises monitoring; optional)."""
+    """One answer from the rules that fired (``outputs`` memoises monitoring; ``active``: the same drug
+    already taken, whose daily dose counts with the new order)."""
     rules = sorted(fired, key=lambda o: o.id)
     contraindicated = any(o.contraindicated for o in rules)
     findings = [o.finding for o in rules if o.finding is not None]
@@ -163,7 +166,7 @@ def combine(
         dose, dose_missing = _dose(rules, fact, profile)
         missing_set |= dose_missing
     if dose is not None and ordered is not None:
-        findings.extend(_dose_range(dose, ordered, profile, rules, fact))
+        findings.extend(_dose_range(dose, ordered, profile, rules, fact, active or ActiveRegimen()))
     findings.sort(key=_finding_key)
     # a start a rule refuses to dose (e.g. age not established) is not being advised, so no plan for it either
     withheld = fact.get("action") == "start" and any(o.dose is not None and o.dose.withhold for o in rules)
@@ -275,8 +278,11 @@ def _dose_range(
     profile: DrugProfile,
     rules: list[RuleOutput],
     fact: Mapping[str, Any],
+    active: ActiveRegimen,
 ) -> list[Finding]:
-    total = ordered.dose_mg * ordered.times_per_day
+    new_total = ordered.dose_mg * ordered.times_per_day
+    # duplicate therapy: what reaches the patient is the active regimen plus the new order (issue 13)
+    total = round(new_total + active.daily_mg, 4)
     cited = [s for r in rules if r.id in dose.rule_ids for s in r.sources] or list(profile.sources)
     cap = dose.max_daily_mg
     if total > profile.labelled_max_daily_mg:
@@ -302,8 +308,26 @@ def _dose_range(
         )
     else:
         return []
+    with_active = ""
+    if active.daily_mg > 0:
+        with_active = (
+            f" With the {_fmt(active.daily_mg)} mg/day already on the medication list the patient would take "
+            f"{_fmt(total)} mg/day in total; that total is what is checked."
+        )
+    if active.undosed:
+        with_active += (
+            f" {active.undosed} medication-list entr{'y' if active.undosed == 1 else 'ies'} of "
+            f"{profile.ingredient} {'has' if active.undosed == 1 else 'have'} no dose, so the total may be higher."
+        )
+    what = f"Ordered {_fmt(new_total)} mg/day" if not active.daily_mg else f"Ordered {_fmt(new_total)} + active {_fmt(active.daily_mg)} mg/day"
     capped = ""
-    if total > cap:
+    if total > cap and active.daily_mg > 0:
+        room = max(cap - active.daily_mg, 0.0)
+        capped = (
+            f" Keep the total at or below {_fmt(cap)} mg/day: adjust the existing order instead, or order at most "
+            f"{_fmt(round(room, 2))} mg/day more."
+        )
+    elif total > cap:
         capped = (
             f" Reduce the order to at most {_fmt(cap)} mg/day; the suggested start is "
             f"{_fmt(dose.start.dose_mg)} mg {dose.start.times_per_day} times a day."
@@ -313,12 +337,12 @@ def _dose_range(
             rule_id=DOSE_RANGE_RULE,
             category="dose-range",
             severity=severity,
-            summary=f"Ordered {_fmt(total)} mg/day of {profile.ingredient} is {why}"[:139],
+            summary=f"{what} of {profile.ingredient} is {why}"[:139],
             detail=(
                 f"The order is {_fmt(ordered.dose_mg)} mg {_fmt(ordered.times_per_day)} times a day "
-                f"({_fmt(total)} mg/day). Suggested start for this patient: {_fmt(dose.start.dose_mg)} mg "
-                f"{dose.start.times_per_day} times a day; maximum {_fmt(dose.max_daily_mg)} mg/day "
-                f"(rules: {', '.join(dose.rule_ids)}).{capped}"
+                f"({_fmt(new_total)} mg/day).{with_active} Suggested start for this patient: "
+                f"{_fmt(dose.start.dose_mg)} mg {dose.start.times_per_day} times a day; maximum "
+                f"{_fmt(dose.max_daily_mg)} mg/day (rules: {', '.join(dose.rule_ids)}).{capped}"
             ),
             sources=_sources(cited),
         )
