@@ -41,6 +41,13 @@ class CodeableConcept(_In):
         return self
 
 
+class OrderedDose(_In):
+    """The dose a prescriber wrote (order-sign); checked against this patient's maximum."""
+
+    dose_mg: float = Field(gt=0, le=10000)
+    times_per_day: float = Field(gt=0, le=24)
+
+
 class DrugRef(_In):
     name: str | None = Field(default=None, min_length=1)
     rxcui: str | None = Field(default=None, pattern=r"^[0-9]{1,9}$")
@@ -49,19 +56,19 @@ class DrugRef(_In):
         pattern=r"^[0-9]{4,5}-?[0-9]{3,4}-?[0-9]{1,2}$",
         description="National Drug Code (10 digits with dashes, or 11 digits), when the source sends one.",
     )
+    dose: OrderedDose | None = Field(
+        default=None,
+        description=(
+            "The active regimen of a co-medication, when known: a new order of the same drug is checked "
+            "with this dose added to it (duplicate therapy)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _identified(self) -> DrugRef:
         if not self.name and not self.rxcui and not self.ndc:
             raise ValueError("a drug needs 'name', 'rxcui' or 'ndc'")
         return self
-
-
-class OrderedDose(_In):
-    """The dose a prescriber wrote (order-sign); checked against this patient's maximum."""
-
-    dose_mg: float = Field(gt=0, le=10000)
-    times_per_day: float = Field(gt=0, le=24)
 
 
 class DrugOrder(DrugRef):

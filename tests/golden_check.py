@@ -37,10 +37,21 @@ def golden_failures(case: dict[str, Any], resp: EvaluateResponse) -> list[str]:
         hits = [f.rule_id for f in resp.findings if f.category == cat]
         if hits:
             fails.append(f"unexpected {cat} finding from {hits}")
+    fails.extend(_extra_failures(exp, resp))
+    for f in resp.findings:
+        if f.severity == "critical" and not f.sources:
+            fails.append(f"critical finding {f.rule_id} has no source")
+    return fails
+
+
+def _extra_failures(exp: dict[str, Any], resp: EvaluateResponse) -> list[str]:
+    """Optional checks: rules that must (not) fire, inputs that must be recognised, no dose, no
+    monitoring plan, words a text must carry."""
+    fails: list[str] = []
     fired = {t.rule_id for t in resp.trace}
-    for rule_id in exp.get("must_fire", []):
+    for rule_id in exp.get("fires", []):
         if rule_id not in fired:
-            fails.append(f"rule {rule_id} did not fire (fired: {sorted(fired)})")
+            fails.append(f"rule {rule_id} did not fire")
     for rule_id in exp.get("must_not_fire", []):
         if rule_id in fired:
             fails.append(f"rule {rule_id} fired but must not")
@@ -48,7 +59,21 @@ def golden_failures(case: dict[str, Any], resp: EvaluateResponse) -> list[str]:
         missed = [u.value for u in resp.unrecognized if u.field == kind]
         if missed:
             fails.append(f"{kind} not (fully) recognised: {missed}")
-    for f in resp.findings:
-        if f.severity == "critical" and not f.sources:
-            fails.append(f"critical finding {f.rule_id} has no source")
+    if exp.get("no_dose") and resp.dose is not None:
+        fails.append(f"a dose was suggested ({resp.dose.start.total_daily_mg} mg/day), expected none")
+    if exp.get("no_monitoring") and resp.monitoring:
+        fails.append(f"monitoring listed without a dose: {[m.code for m in resp.monitoring]}")
+    if exp.get("titration_contains"):
+        text = resp.dose.titration if resp.dose and resp.dose.titration else ""
+        if exp["titration_contains"].lower() not in text.lower():
+            fails.append(f"titration {text!r} lacks {exp['titration_contains']!r}")
+    for want in exp.get("summary_contains", []):
+        hits = [f for f in resp.findings if f.rule_id == want["rule_id"]]
+        if not any(want["text"].lower() in f.summary.lower() for f in hits):
+            got = [f.summary for f in hits]
+            fails.append(f"no {want['rule_id']} finding whose summary has {want['text']!r} (got {got})")
+    if exp.get("renal_band") and resp.renal.band != exp["renal_band"]:
+        fails.append(f"renal band {resp.renal.band}, expected {exp['renal_band']}")
+    if exp.get("renal_method_contains") and exp["renal_method_contains"] not in resp.renal.method:
+        fails.append(f"renal method {resp.renal.method!r} lacks {exp['renal_method_contains']!r}")
     return fails

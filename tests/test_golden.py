@@ -33,7 +33,13 @@ def test_golden_suite_is_not_empty() -> None:
     assert len(ids) == len(set(ids)), "golden case ids must be unique"
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def _param(case: dict[str, Any]) -> Any:
+    """A case may say it waits on other work (``xfail``: the reason); it then runs as a non-strict xfail."""
+    marks = [pytest.mark.xfail(reason=case["xfail"], strict=False)] if case.get("xfail") else []
+    return pytest.param(case, id=case["id"], marks=marks)
+
+
+@pytest.mark.parametrize("case", [_param(c) for c in CASES])
 def test_golden_case(case: dict[str, Any], engine: Engine) -> None:
     assert case.get("source"), "every golden case names the source that justifies it"
     assert case.get("why"), "every golden case says why"

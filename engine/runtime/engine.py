@@ -107,7 +107,7 @@ class Engine:
         dr = self.pack.drugs[ingredient]
         outputs = self._outputs
         fired = [outputs[rid] for rid in firing.fired]
-        outcome = combine(fired, pf.fact, firing.derived, dr.profile, req.drug.ordered_dose, outputs)
+        outcome = combine(fired, pf.fact, firing.derived, dr.profile, req.drug.ordered_dose, outputs, pf.active)
         findings = outcome.findings
         if pf.unrecognized:
             findings = sorted([*findings, *not_checked(pf.unrecognized, self._depends[ingredient])], key=finding_key)

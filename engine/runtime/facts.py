@@ -22,10 +22,19 @@ from schemas.api import CodeableConcept, DrugRef, EvaluateRequest, Unrecognized
 
 
 @dataclass(frozen=True)
+class ActiveRegimen:
+    """The ordered drug already on the medication list: its known daily total, and entries without a dose."""
+
+    daily_mg: float = 0.0
+    undosed: int = 0
+
+
+@dataclass(frozen=True)
 class PatientFacts:
     fact: dict[str, Any]
     unrecognized: list[Unrecognized]
     renal: renal.RenalEstimate
+    active: ActiveRegimen = ActiveRegimen()
 
 
 def _tri(value: bool | None) -> str:
@@ -128,11 +137,19 @@ def build_facts(req: EvaluateRequest, ingredient: str, term: Terminology) -> Pat
 
     comeds: set[str] = set()
     on_list = False
+    active_mg, undosed = 0.0, 0
     for i, med in enumerate(p.co_medications):
         dm = term.match_drug(med)
         _note_drug(unrecognized, "co_medications", i, med, dm)
-        on_list = on_list or ingredient in dm.ingredients
-        comeds |= dm.ingredients
+        ings = dm.ingredients
+        if ingredient in ings:
+            on_list = True
+            # a combination product's dose is not this ingredient's dose, so only single-ingredient entries add up
+            if med.dose is not None and len(ings) == 1:
+                active_mg += med.dose.dose_mg * med.dose.times_per_day
+            else:
+                undosed += 1
+        comeds |= ings
     # the ordered drug itself is not a co-medication; its presence on the list is its own fact
     comeds.discard(ingredient)
 
@@ -161,4 +178,4 @@ def build_facts(req: EvaluateRequest, ingredient: str, term: Terminology) -> Pat
         for cls in term.classes_of.get(ing, ()):
             fact[counts.field[cls]] += 1.0
 
-    return PatientFacts(fact, unrecognized, est)
+    return PatientFacts(fact, unrecognized, est, ActiveRegimen(round(active_mg, 4), undosed))

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.compiler.model import CompiledRule
+from engine.runtime.facts import ActiveRegimen
 from schemas.api import (
     DoseSuggestion,
     Finding,
@@ -35,6 +36,11 @@ from schemas.rulefile import DoseAction, DrugProfile, MonitorAction
 
 DOSE_RANGE_RULE = "engine.dose-range"
 MONITORING_MEMO_SIZE = 4096  # distinct sets of monitoring rules remembered per engine
+# A patient-specific maximum that comes from organ function or age is a safety limit, not a
+# preference: an order above it is critical (issue 13, B3; toxicity after 5-25 mg of baclofen on dialysis).
+ORGAN_AGE_CATEGORIES = frozenset({"renal", "hepatic", "geriatric", "pediatric"})
+# Any other patient-specific cap is critical once the order exceeds it by more than half.
+CRITICAL_EXCESS_RATIO = 1.5
 
 
 @dataclass
@@ -70,6 +76,7 @@ class RuleOutput:
     contraindicated: bool
     trace_fields: tuple[str, ...]
     trace_action: bool  # the trace shows 'action' when the rule speaks to one order action only
+    cap_category: str  # what a maximum from this rule is about (its finding's category, else its id's)
 
     @classmethod
     def of(cls, rule: CompiledRule) -> RuleOutput:
@@ -96,7 +103,16 @@ class RuleOutput:
             contraindicated=then.contraindicated,
             trace_fields=rule.referenced_fields(),
             trace_action=rule.rule.applies_to != "any",
+            cap_category=_cap_category(rule.id, finding),
         )
+
+
+def _cap_category(rule_id: str, finding: Finding | None) -> str:
+    """The finding's category; a rule without one is named by its id (``drug.renal.x`` -> ``renal``)."""
+    if finding is not None:
+        return finding.category
+    parts = rule_id.split(".")
+    return parts[1] if len(parts) > 1 else ""
 
 
 class RuleOutputs:
@@ -137,8 +153,10 @@ def combine(
     profile: DrugProfile,
     ordered: OrderedDose | None,
     outputs: RuleOutputs | None = None,
+    active: ActiveRegimen | None = None,
 ) -> Outcome:
-    """One answer from the rules that fired (``outputs`` memoises monitoring; optional)."""
+    """One answer from the rules that fired (``outputs`` memoises monitoring; ``active``: the same drug
+    already taken, whose daily dose counts with the new order)."""
     rules = sorted(fired, key=lambda o: o.id)
     contraindicated = any(o.contraindicated for o in rules)
     findings = [o.finding for o in rules if o.finding is not None]
@@ -148,9 +166,12 @@ def combine(
         dose, dose_missing = _dose(rules, fact, profile)
         missing_set |= dose_missing
     if dose is not None and ordered is not None:
-        findings.extend(_dose_range(dose, ordered, profile, rules))
+        findings.extend(_dose_range(dose, ordered, profile, rules, fact, active or ActiveRegimen()))
     findings.sort(key=finding_key)
-    if contraindicated:  # a drug that must not be given needs no monitoring plan; the trace still shows every rule
+    # a start a rule refuses to dose (e.g. age not established) is not being advised, so no plan for it either
+    withheld = fact.get("action") == "start" and any(o.dose is not None and o.dose.withhold for o in rules)
+    # a drug that must not be given needs no monitoring plan; the trace still shows every rule
+    if contraindicated or withheld:
         monitoring: list[MonitoringPrompt] = []
     elif outputs is not None:
         monitoring = outputs.monitoring(rules)
@@ -205,9 +226,7 @@ def _dose(
         total = per_dose * times
         if per_dose <= 0:
             return None, set()
-    titration = next((d.titration for r, d in acts if r.id == start_rule and d.titration), None)
-    if titration is None:
-        titration = next((d.titration for _, d in acts if d.titration), None)
+    titration = _titration(acts, start_rule, max_daily)
     return (
         DoseSuggestion(
             start=StartDose(dose_mg=round(per_dose, 4), times_per_day=times, total_daily_mg=round(total, 4)),
@@ -219,18 +238,70 @@ def _dose(
     )
 
 
+def _titration(acts: list[tuple[RuleOutput, DoseAction]], start_rule: str, max_daily: float) -> str | None:
+    """One titration text: an organ-function rule's wins over a generic or age one (issue 13, m1).
+
+    A dialysis "do not titrate" must not be replaced by a Beers "titrate weekly" because the Beers
+    rule happens to give the lowest start. Among organ-function rules, the one whose maximum binds
+    speaks; otherwise the rule that set the start, then the first with any text.
+    """
+    texts = [(r, d) for r, d in acts if d.titration]
+    organ = [(r, d) for r, d in texts if r.cap_category in ("renal", "hepatic")]
+    if organ:
+        binding = [(r, d) for r, d in organ if d.max_daily_mg is not None and abs(d.max_daily_mg - max_daily) < 1e-6]
+        return (binding or organ)[0][1].titration
+    return next((d.titration for r, d in texts if r.id == start_rule), None) or next(
+        (d.titration for _, d in texts), None
+    )
+
+
+def _binding_caps(
+    dose: DoseSuggestion, rules: list[RuleOutput], fact: Mapping[str, Any], profile: DrugProfile
+) -> list[RuleOutput]:
+    """The rules whose maximum is this patient's maximum (a per-kg cap counts at the patient's weight)."""
+    weight = fact.get("weight_kg")
+    out = []
+    for r in rules:
+        d = r.dose
+        if d is None or r.id not in dose.rule_ids:
+            continue
+        caps = [d.max_daily_mg] if d.max_daily_mg is not None else []
+        if d.max_mg_per_kg_day is not None and weight is not None:
+            caps.append(d.max_mg_per_kg_day * weight)
+        if any(abs(c - dose.max_daily_mg) < 0.01 for c in caps) and dose.max_daily_mg < profile.labelled_max_daily_mg:
+            out.append(r)
+    return out
+
+
 def _dose_range(
-    dose: DoseSuggestion, ordered: OrderedDose, profile: DrugProfile, rules: list[RuleOutput]
+    dose: DoseSuggestion,
+    ordered: OrderedDose,
+    profile: DrugProfile,
+    rules: list[RuleOutput],
+    fact: Mapping[str, Any],
+    active: ActiveRegimen,
 ) -> list[Finding]:
-    total = ordered.dose_mg * ordered.times_per_day
+    new_total = ordered.dose_mg * ordered.times_per_day
+    # duplicate therapy: what reaches the patient is the active regimen plus the new order (issue 13)
+    total = round(new_total + active.daily_mg, 4)
     cited = [s for r in rules if r.id in dose.rule_ids for s in r.sources] or list(profile.sources)
+    cap = dose.max_daily_mg
     if total > profile.labelled_max_daily_mg:
         severity, why = (
             "critical",
             f"above the labelled maximum of {_fmt(profile.labelled_max_daily_mg)} mg/day",
         )
-    elif total > dose.max_daily_mg:
-        severity, why = "warning", f"above this patient's maximum of {_fmt(dose.max_daily_mg)} mg/day"
+    elif total > cap:
+        binding = _binding_caps(dose, rules, fact, profile)
+        kinds = sorted({r.cap_category for r in binding if r.cap_category in ORGAN_AGE_CATEGORIES})
+        over = total - cap
+        severity = "critical" if kinds or total > CRITICAL_EXCESS_RATIO * cap else "warning"
+        basis = f"{'/'.join(kinds)} " if kinds else ""
+        why = (
+            f"{_fmt(round(over, 2))} mg/day ({_fmt(round(total / cap, 1))}x) above this patient's "
+            f"{basis}maximum of {_fmt(cap)} mg/day"
+        )
+        cited = [s for r in binding for s in r.sources] or cited
     elif total > dose.start.total_daily_mg:
         severity, why = (
             "info",
@@ -238,17 +309,43 @@ def _dose_range(
         )
     else:
         return []
+    with_active = ""
+    if active.daily_mg > 0:
+        with_active = (
+            f" With the {_fmt(active.daily_mg)} mg/day already on the medication list the patient would take "
+            f"{_fmt(total)} mg/day in total; that total is what is checked."
+        )
+    if active.undosed:
+        with_active += (
+            f" {active.undosed} medication-list entr{'y' if active.undosed == 1 else 'ies'} of "
+            f"{profile.ingredient} {'has' if active.undosed == 1 else 'have'} no dose, so the total may be higher."
+        )
+    what = f"Ordered {_fmt(new_total)} mg/day"
+    if active.daily_mg:
+        what = f"Ordered {_fmt(new_total)} + active {_fmt(active.daily_mg)} mg/day"
+    capped = ""
+    if total > cap and active.daily_mg > 0:
+        room = max(cap - active.daily_mg, 0.0)
+        capped = (
+            f" Keep the total at or below {_fmt(cap)} mg/day: adjust the existing order instead, or order at most "
+            f"{_fmt(round(room, 2))} mg/day more."
+        )
+    elif total > cap:
+        capped = (
+            f" Reduce the order to at most {_fmt(cap)} mg/day; the suggested start is "
+            f"{_fmt(dose.start.dose_mg)} mg {dose.start.times_per_day} times a day."
+        )
     return [
         Finding(
             rule_id=DOSE_RANGE_RULE,
             category="dose-range",
             severity=severity,
-            summary=f"Ordered {_fmt(total)} mg/day of {profile.ingredient} is {why}"[:139],
+            summary=f"{what} of {profile.ingredient} is {why}"[:139],
             detail=(
                 f"The order is {_fmt(ordered.dose_mg)} mg {_fmt(ordered.times_per_day)} times a day "
-                f"({_fmt(total)} mg/day). Suggested start for this patient: {_fmt(dose.start.dose_mg)} mg "
-                f"{dose.start.times_per_day} times a day; maximum {_fmt(dose.max_daily_mg)} mg/day "
-                f"(rules: {', '.join(dose.rule_ids)})."
+                f"({_fmt(new_total)} mg/day).{with_active} Suggested start for this patient: "
+                f"{_fmt(dose.start.dose_mg)} mg {dose.start.times_per_day} times a day; maximum "
+                f"{_fmt(dose.max_daily_mg)} mg/day (rules: {', '.join(dose.rule_ids)}).{capped}"
             ),
             sources=_sources(cited),
         )
