@@ -62,7 +62,9 @@ def _extra_failures(exp: dict[str, Any], resp: EvaluateResponse) -> list[str]:
     for want in exp.get("summary_contains", []):
         hits = [f for f in resp.findings if f.rule_id == want["rule_id"]]
         if not any(want["text"].lower() in f.summary.lower() for f in hits):
-            fails.append(f"no {want['rule_id']} finding whose summary has {want['text']!r} (got {[f.summary for f in hits]})")
+            fails.append(
+                f"no {want['rule_id']} finding whose summary has {want['text']!r} (got {[f.summary for f in hits]})"
+            )
     if exp.get("renal_band") and resp.renal.band != exp["renal_band"]:
         fails.append(f"renal band {resp.renal.band}, expected {exp['renal_band']}")
     if exp.get("renal_method_contains") and exp["renal_method_contains"] not in resp.renal.method:

@@ -170,7 +170,9 @@ def combine(
     findings.sort(key=_finding_key)
     # a start a rule refuses to dose (e.g. age not established) is not being advised, so no plan for it either
     withheld = fact.get("action") == "start" and any(o.dose is not None and o.dose.withhold for o in rules)
-    if contraindicated or withheld:  # a drug that must not be given needs no monitoring plan; the trace shows every rule
+    if (
+        contraindicated or withheld
+    ):  # a drug that must not be given needs no monitoring plan; the trace shows every rule
         monitoring: list[MonitoringPrompt] = []
     elif outputs is not None:
         monitoring = outputs.monitoring(rules)
@@ -319,7 +321,11 @@ def _dose_range(
             f" {active.undosed} medication-list entr{'y' if active.undosed == 1 else 'ies'} of "
             f"{profile.ingredient} {'has' if active.undosed == 1 else 'have'} no dose, so the total may be higher."
         )
-    what = f"Ordered {_fmt(new_total)} mg/day" if not active.daily_mg else f"Ordered {_fmt(new_total)} + active {_fmt(active.daily_mg)} mg/day"
+    what = (
+        f"Ordered {_fmt(new_total)} mg/day"
+        if not active.daily_mg
+        else f"Ordered {_fmt(new_total)} + active {_fmt(active.daily_mg)} mg/day"
+    )
     capped = ""
     if total > cap and active.daily_mg > 0:
         room = max(cap - active.daily_mg, 0.0)
