@@ -365,6 +365,7 @@ def _build_value_sets(term: Terminology, old: list[_Doc], sets: list[_Doc], out:
     includes: dict[str, list[str]] = {}
     where: dict[str, tuple[_Doc, int]] = {}
     icd_prefix: dict[str, str] = {}
+    prefix_file: dict[str, str] = {}
     snomed: dict[str, set[str]] = {}
     icd: dict[str, set[str]] = {}
     excludes: dict[str, tuple[tuple[str, ...], ...]] = {}
@@ -378,9 +379,10 @@ def _build_value_sets(term: Terminology, old: list[_Doc], sets: list[_Doc], out:
         for prefix in prefixes:
             key = normalise_icd(prefix)
             if key in icd_prefix and icd_prefix[key] != vid:
-                msg = f"ICD-10-CM prefix {prefix} is in both {icd_prefix[key]!r} and {vid!r}"
+                msg = f"ICD-10-CM prefix {prefix} is in both {icd_prefix[key]!r} ({prefix_file[key]}) and {vid!r}"
                 out.append(RuleProblem(d.path, line, "E108", msg))
             icd_prefix[key] = vid
+            prefix_file[key] = d.path
         for name in (title, *names):
             term.vs_by_name.setdefault(normalise_text(name), vid)
             term.condition_text.add(name, vid)

@@ -152,7 +152,8 @@ def test_order_sign_checks_the_written_dose(client: httpx.Client) -> None:
     cards = cards_of(client.post(DOSING, json=body))
     check_card_invariants(cards)
     card = card_with_rule(cards, "engine.dose-range")
-    assert card["indicator"] == "warning"  # 2 x 10 mg tablets 3 times a day = 60 mg/day > 40 mg/day (moderate band)
+    # 2 x 10 mg tablets 3 times a day = 60 mg/day > 40 mg/day (moderate renal band): a renal cap is a hard limit
+    assert card["indicator"] == "critical"
     assert "60 mg/day" in card["summary"]
     action = _dose_action(card)
     assert action["resource"]["id"] == "rx-9" and card["selectionBehavior"] == "at-most-one"
@@ -195,7 +196,7 @@ def test_patient_view_reviews_baclofen_after_egfr_fell(client: httpx.Client) -> 
     renal = card_with_rule(cards, "baclofen.renal.moderate")
     assert "38 mL/min" in renal["detail"] and "2024-09-02" in renal["detail"]  # the latest value, with its date
     over = card_with_rule(cards, "engine.dose-range")
-    assert over["indicator"] == "warning" and "60 mg/day" in over["summary"]
+    assert over["indicator"] == "critical" and "60 mg/day" in over["summary"]  # above the renal cap of 40 (B3)
     assert "suggestions" not in over  # an active prescription is reviewed, not rewritten
     assert not [c for c in cards if "- Rule `baclofen.duplicate.same-drug`" in c["detail"]], (
         "its own order is no duplicate"

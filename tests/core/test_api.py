@@ -217,7 +217,7 @@ def test_health_and_readiness(client: TestClient) -> None:
     [
         ({"dose_mg": 2.5, "times_per_day": 3}, None),  # at the suggested start
         ({"dose_mg": 5, "times_per_day": 3}, "info"),  # above the start, below the maximum
-        ({"dose_mg": 15, "times_per_day": 3}, "warning"),  # 45 > this patient's 40 mg/day
+        ({"dose_mg": 15, "times_per_day": 3}, "critical"),  # 45 > this patient's renal cap of 40 mg/day (B3)
         ({"dose_mg": 30, "times_per_day": 4}, "critical"),  # 120 > labelled 80 mg/day
     ],
 )
