@@ -11,6 +11,7 @@ one of its ICD-10-CM prefixes, or through an included set), and every negative l
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -149,3 +150,16 @@ def test_abbreviations_file_is_valid_and_every_abbreviation_has_a_source() -> No
         assert a.source in ids, a.short
     for needed in ("hcv", "mg", "esrd", "hd", "ckd 3b", "afib", "chf", "oud"):
         assert needed in shorts, needed
+
+
+def test_text_excludes_never_block_a_members_own_display() -> None:
+    # a phrase that stops a text match must not also stop the published name of a member
+    blocked = [
+        (vs.id, phrase, display)
+        for vs in _sets().values()
+        for phrase in vs.text_excludes
+        for group in vs.members
+        for _, display in group.codes
+        if re.search(rf"\b{re.escape(phrase.lower())}\b", display.lower())
+    ]
+    assert not blocked, blocked[:5]
