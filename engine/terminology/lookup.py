@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Protocol
 
 from engine.terminology.drugs import NameReader
-from engine.terminology.text import STOPWORDS, Abbreviations, PhraseIndex, singular, words
+from engine.terminology.text import STOPWORDS, Abbreviations, PhraseIndex, singular, strip_tag, word_spans
 from schemas.api import ICD10CM, SNOMED, CodeableConcept, DrugRef
 from schemas.terminology import ValueSetFile
 
@@ -197,19 +197,19 @@ class Terminology:
         return self._read_text(raw)
 
     def _read_text(self, raw: str) -> ConditionMatch:
-        written = self.condition_abbreviations.expand(words(raw))
+        lowered = strip_tag(raw.lower())
+        spans = word_spans(lowered)
+        written, origin = self.condition_abbreviations.expand_traced(tuple(w for w, _, _ in spans))
         toks = [singular(w) for w in written]
         keep = [i for i, w in enumerate(toks) if w not in STOPWORDS]
         found = self.condition_text.find(tuple(toks[i] for i in keep))
         if not found:
             return _NO_MATCH
-        text = " ".join(written)
-        starts = _offsets(written)
         sets: set[str] = set()
         excluded: str | None = None
         for hit in found:
-            first, last = keep[hit.start], keep[hit.end - 1]
-            mods = self._modifiers(text, starts[first], starts[last] + len(written[last]))
+            first, last = origin[keep[hit.start]][0], origin[keep[hit.end - 1]][1]
+            mods = self._modifiers(lowered, spans[first][1], spans[last][2])
             why = next((m for m in _NOT_PRESENT if m in mods), None)
             if why is None and "historical" in mods and hit.value in self.current_only:
                 why = "historical"
@@ -236,16 +236,6 @@ class Terminology:
     # ---- what the pack knows, for docs and coverage -------------------------------------------
     def set_title(self, set_id: str) -> str | None:
         return self.value_sets.get(set_id) or self.class_titles.get(set_id)
-
-
-def _offsets(words: tuple[str, ...] | list[str]) -> list[int]:
-    """Character offset of each word in ``" ".join(words)``."""
-    out: list[int] = []
-    pos = 0
-    for w in words:
-        out.append(pos)
-        pos += len(w) + 1
-    return out
 
 
 def invert(mapping: Mapping[str, Iterable[str]]) -> dict[str, frozenset[str]]:

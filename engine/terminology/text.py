@@ -35,6 +35,21 @@ STOPWORDS = frozenset({"of", "the", "a", "an", "and", "in", "on", "to", "for", "
 _KEEP_S = ("ss", "us", "is", "sis", "itis", "osis", "ness", "as", "ics")
 
 
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def strip_tag(text: str) -> str:
+    """The text without a trailing SNOMED CT semantic tag."""
+    return _SEMANTIC_TAG.sub("", text)
+
+
+def word_spans(text: str) -> list[tuple[str, int, int]]:
+    """Each word of lowercased ``text`` with its character span, so a match found on words can be
+    handed to the context guard as a span of the text as written (its triggers keep punctuation:
+    "h/o", "r/o", "?")."""
+    return [(m.group(), m.start(), m.end()) for m in _WORD.finditer(text)]
+
+
 def normalise(text: str) -> str:
     """Lowercase, semantic tag and punctuation removed, single spaces."""
     text = _SEMANTIC_TAG.sub("", text)
@@ -140,18 +155,23 @@ class Abbreviations:
 
     def expand(self, toks: tuple[str, ...]) -> tuple[str, ...]:
         """The tokens with every known short form replaced by its long form (longest first)."""
-        if not self.table:
-            return toks
+        return self.expand_traced(toks)[0] if self.table else toks
+
+    def expand_traced(self, toks: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[tuple[int, int], ...]]:
+        """As ``expand``, with the input tokens ``(first, last)`` each output token came from."""
         out: list[str] = []
+        origin: list[tuple[int, int]] = []
         i = 0
         while i < len(toks):
             for n in range(min(self.longest, len(toks) - i), 0, -1):
                 long = self.table.get(toks[i : i + n])
                 if long is not None:
                     out.extend(long)
+                    origin.extend([(i, i + n - 1)] * len(long))
                     i += n
                     break
             else:
                 out.append(toks[i])
+                origin.append((i, i))
                 i += 1
-        return tuple(out)
+        return tuple(out), tuple(origin)
