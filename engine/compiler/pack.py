@@ -86,13 +86,20 @@ class Compilation:
 
 
 def pack_digest(root: Path) -> str:
-    """sha256 over every YAML file's path and content (line endings normalised)."""
+    """sha256 over every YAML file's path and content (line endings normalised), and the JSON files
+    under terminology/ (an imported RxNorm release), so a new import is a new digest."""
     h = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()):
+    for path in sorted(p for p in root.rglob("*") if _digested(root, p)):
         rel = path.relative_to(root).as_posix()
         h.update(rel.encode() + b"\0")
         h.update(path.read_bytes().replace(b"\r\n", b"\n") + b"\0")
     return "sha256:" + h.hexdigest()
+
+
+def _digested(root: Path, path: Path) -> bool:
+    if path.suffix in (".yaml", ".yml"):
+        return path.is_file()
+    return path.suffix == ".json" and path.relative_to(root).parts[0] == TERMINOLOGY_DIR and path.is_file()
 
 
 # ---- the stages ------------------------------------------------------------------------------------

@@ -68,7 +68,8 @@ class ImportError_(ValueError):
 
 def value_set_id(name: str) -> str:
     """A lowercase-dashed id from ``ValueSet.name`` ('OpioidMedications' -> 'opioid-medications')."""
-    words = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name)
+    # FHIR names are CamelCase by convention; a name with spaces is taken word by word
+    words = name if re.search(r"\s", name) else re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name)
     slug = re.sub(r"[^a-z0-9]+", "-", words.lower()).strip("-")
     return slug
 
