@@ -179,3 +179,45 @@ def render_text(rows: list[SetCoverage]) -> str:
     lines.append(f"{len(rows)} value sets; rule concepts relying on text alone: {len(relied)}")
     lines += [f"  {vs_id}" for vs_id in relied]
     return "\n".join(lines) + "\n"
+
+
+# ---- the generated rule docs: a value-set page, and a link from each rule that names a set -------------
+
+
+def _anchor(vs_id: str) -> str:
+    return vs_id  # ids are lowercase-dashed already: the Markdown heading anchor is the id itself
+
+
+def value_sets_page(rows: list[SetCoverage]) -> str:
+    """``value-sets.md``: every value set and drug class with its members by system and its sources."""
+    from engine.authoring.docs_templates import HEADER  # the mark of a generated page (stale ones are removed)
+
+    out = [HEADER.rstrip("\n"), "# Value sets and drug classes", "", "Members by code system and the sources they come from "
+           "(`cdsrules terminology coverage` prints the same). TEXT ONLY: no code, free text alone.", ""]
+    for c in rows:
+        out += [f"## {c.id}", "", f"{c.title} ({c.domain}){' — TEXT ONLY' if c.text_only else ''}", ""]
+        systems = ", ".join(f"{s}: {n}" for s, n in sorted(c.by_system.items()) if n) or "no codes"
+        out.append(f"- members: {systems}; free-text names: {c.text}")
+        out += [f"- source: {label} ({n})" for label, n in sorted(c.by_source.items()) if n]
+        if c.include:
+            out.append("- includes: " + ", ".join(f"[{i}](#{_anchor(i)})" for i in c.include))
+        out.append(f"- files: {', '.join(c.files)}")
+        out.append("")
+    return "\n".join(out)
+
+
+def link_value_sets(pages: dict[str, str], root: Path, pack: CompiledPack) -> None:
+    """Add ``value-sets.md`` to the generated docs and, on each rule page, links to the sets it names."""
+    rows = coverage(root, pack)
+    if not rows:
+        return
+    pages["value-sets.md"] = value_sets_page(rows)
+    by_rule: dict[str, list[str]] = defaultdict(list)
+    for c in rows:
+        for rule_id in c.used_by:
+            by_rule[rule_id].append(c.id)
+    for rel in list(pages):
+        rule_id = rel.rsplit("/", 1)[-1].removesuffix(".md")
+        if "/" in rel and rule_id in by_rule:
+            links = ", ".join(f"[{v}](../value-sets.md#{_anchor(v)})" for v in sorted(by_rule[rule_id]))
+            pages[rel] = pages[rel].rstrip("\n") + f"\n\n## Value sets\n\n{links}\n"
