@@ -4,8 +4,8 @@
     python -m bench.run --quick          # smoke run (well under a minute of measuring), small samples
     python -m bench.run --sections engine,memory --out /tmp/r.json
 
-Sections: engine (1), scaling (2), http (3), memory (4), cohort (5), terminology (6, issue 12). Each records the machine's
-load average around it; the targets of the issue are checked at the end and listed as met/missed.
+Sections: engine (1), scaling (2), http (3), memory (4), cohort (5), terminology (6, issue 12). Each
+records the machine's load average around it; the targets of the issue are checked at the end and listed as met/missed.
 Every server, load generator and cluster is started by this run, bound to 127.0.0.1, bounded in
 time, and stopped before it returns.
 """

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +107,10 @@ def lookup_requests(pack: CompiledPack, n: int, seed: int = 12) -> dict[str, Eva
     snomed = sorted(term.snomed)
     names = sorted(i.replace("-", " ") for i in term.ingredients if i != "baclofen")
     vs_names = sorted(term.vs_by_name)
-    pick = lambda xs: rnd.sample(xs, min(n, len(xs)))  # noqa: E731 - local shorthand
+
+    def pick(xs: list[str]) -> list[str]:
+        return rnd.sample(xs, min(n, len(xs)))
+
     coded_meds = [{"rxcui": c} for c in pick(product_codes)]
     coded_conditions = [{"coding": [{"system": "http://snomed.info/sct", "code": c}]} for c in pick(snomed)]
     return {
@@ -121,7 +125,7 @@ def terminology(pack: CompiledPack, n_eval: int, products: int, load_runs: int, 
     engine = Engine(pack)
     try:
         out["lookup"] = {
-            name: timed(lambda r=req: engine.evaluate(r), n_eval, max(50, n_eval // 20))
+            name: timed(partial(engine.evaluate, req), n_eval, max(50, n_eval // 20))
             for name, req in lookup_requests(pack, many).items()
         }
     finally:
@@ -144,5 +148,7 @@ if __name__ == "__main__":
     from engine.compiler.pack import compile_pack
 
     quick = "--quick" in sys.argv
-    result = terminology(compile_pack(BUNDLED_RULES), 300 if quick else 5_000, 20_000 if quick else 300_000, 1 if quick else 3)
+    result = terminology(
+        compile_pack(BUNDLED_RULES), 300 if quick else 5_000, 20_000 if quick else 300_000, 1 if quick else 3
+    )
     print(json.dumps(result, indent=2))

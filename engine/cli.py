@@ -200,7 +200,7 @@ from engine.authoring.commands import register as register_authoring  # noqa: E4
 register_authoring(app)
 
 
-from engine.terminology.commands import register as register_terminology  # noqa: E402  (import, coverage)
+from engine.terminology_tools.commands import register as register_terminology  # noqa: E402  (import, coverage)
 
 register_terminology(app)
 

@@ -22,7 +22,7 @@ from engine.authoring import docs_templates as tpl
 from engine.authoring.explain import Explainer
 from engine.compiler.model import SHARED, CompiledPack, CompiledRule, LocatedExample
 from engine.compiler.pack import compile_pack
-from engine.terminology.coverage import link_value_sets
+from engine.terminology_tools.coverage import link_value_sets
 from schemas.common import Source
 
 CHANGELOG = "CHANGELOG.md"
@@ -174,7 +174,7 @@ def render_docs(root: Path) -> dict[str, str]:
     changelog = root / CHANGELOG
     text = changelog.read_text(encoding="utf-8") if changelog.exists() else ""
     pages = DocsBuilder(pack, text).render()
-    link_value_sets(pages, root, pack)  # value-sets.md, linked from each rule that names a set
+    link_value_sets(pages, root, pack, tpl.HEADER)  # value-sets.md, linked from each rule that names a set
     return pages
 
 

@@ -5,7 +5,7 @@ Hospitals export value sets from VSAC or their terminology server as FHIR R4 ``V
 with an ``expansion``, and license the full RxNorm release (RRF files). Both are converted here into
 the file kinds the loader reads (``schemas.terminology.ValueSetFile`` / ``RxNormFile``), with the
 source (URL, OID, expansion version, release) carried along so provenance survives the import.
-Nothing here writes into the serving pack; ``engine.terminology.commands`` puts the result through
+Nothing here writes into the serving pack; ``engine.terminology_tools.commands`` puts the result through
 the gate first.
 
 RRF layout and relationship semantics follow the RxNorm Technical Documentation (NLM,
@@ -159,7 +159,7 @@ def value_set_from_fhir(data: Any, where: str, vs_id: str | None, domain: Domain
         version=" ".join(str(v) for v in (vs_version, version) if v) or None,
         note=f"imported with cdsrules terminology import from {Path(where).name}",
     )
-    members = [MemberGroup(source="imported", system=s, codes=codes) for s, codes in sorted(groups.items())]  # type: ignore[arg-type]
+    members = [MemberGroup(source="imported", system=s, codes=codes) for s, codes in sorted(groups.items())]
     return ValueSetFile(
         kind="value-set", id=the_id, title=label, domain=domain, sources=[source], members=members, ingredients=[]
     )

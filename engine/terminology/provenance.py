@@ -42,7 +42,7 @@ def terminology_files(root: Path) -> list[Path]:
 
 def _read(path: Path) -> Any:
     text = path.read_text(encoding="utf-8")
-    return json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=_Loader)  # noqa: S506 - safe loader
+    return json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=_Loader)
 
 
 def _sources_of(data: Any) -> list[tuple[str, str | None]]:

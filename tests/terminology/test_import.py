@@ -14,7 +14,6 @@ from engine.cli import app
 from engine.compiler.pack import pack_digest
 from engine.pipeline import Prepared, prepare
 from engine.settings import BUNDLED_RULES
-from engine.terminology.coverage import catalogue
 from engine.terminology.imports import (
     ImportError_,
     read_value_set,
@@ -23,6 +22,7 @@ from engine.terminology.imports import (
     value_set_id,
 )
 from engine.terminology.provenance import provenance
+from engine.terminology_tools.coverage import catalogue
 from schemas.api import EvaluateRequest
 from schemas.terminology import RxNormFile, ValueSetFile
 
@@ -71,13 +71,15 @@ def test_rxnorm_bad_row_names_file_and_line(tmp_path: Path) -> None:
 def test_rxnorm_missing_file_is_named(tmp_path: Path) -> None:
     (tmp_path / "rrf").mkdir()
     shutil.copy(RRF / "RXNCONSO.RRF", tmp_path / "rrf")
-    with pytest.raises(ImportError_, match="RXNREL.RRF is missing"):
+    with pytest.raises(ImportError_, match=r"RXNREL\.RRF is missing"):
         rxnorm_from_release(tmp_path / "rrf")
 
 
 def test_cli_import_rxnorm_writes_json_and_changes_the_digest(pack: Path) -> None:
     before = pack_digest(pack)
-    r = runner.invoke(app, ["terminology", "import", "rxnorm", str(RRF), "--release", "2026-12-01", "--rules", str(pack)])
+    r = runner.invoke(
+        app, ["terminology", "import", "rxnorm", str(RRF), "--release", "2026-12-01", "--rules", str(pack)]
+    )
     assert r.exit_code == 0, r.output
     assert "3 products (SBD 1, SCD 2), 1 NDCs" in r.output
     assert "gate: passed" in r.output
@@ -100,7 +102,10 @@ def test_value_set_keeps_oid_url_version_and_groups_by_system() -> None:
     assert src.url == "http://cts.nlm.nih.gov/fhir/ValueSet/2.16.840.1.113883.3.526.3.353"
     assert src.version is not None and "2026-12-01T00:00:00Z" in src.version
     groups = {g.system: g.codes for g in vs.members}
-    assert groups == {"icd10cm": [("N18.6", "End stage renal disease")], "snomed": [("46177005", "End-stage renal disease (disorder)")]}
+    assert groups == {
+        "icd10cm": [("N18.6", "End stage renal disease")],
+        "snomed": [("46177005", "End-stage renal disease (disorder)")],
+    }
 
 
 def _vs(**over: object) -> dict[str, object]:
@@ -117,7 +122,10 @@ def _vs(**over: object) -> dict[str, object]:
         (_vs(expansion=None), r"\$.expansion is missing"),
         (_vs(expansion={"timestamp": "x"}), r"\$.expansion.contains is missing"),
         (_vs(expansion={"contains": [{"code": "1"}]}), r"\$.expansion.contains\[0\].system is missing"),
-        (_vs(expansion={"contains": [{"system": "http://snomed.info/sct"}]}), r"\$.expansion.contains\[0\].code is missing"),
+        (
+            _vs(expansion={"contains": [{"system": "http://snomed.info/sct"}]}),
+            r"\$.expansion.contains\[0\].code is missing",
+        ),
         (
             _vs(expansion={"contains": [{"system": "http://loinc.org", "code": "82810-3"}]}),
             r"\$.expansion.contains\[0\].system 'http://loinc.org' is not a code system",
@@ -151,7 +159,19 @@ def test_id_from_name() -> None:
 
 def test_cli_import_valueset_writes_yaml_seen_by_coverage_and_provenance(pack: Path) -> None:
     r = runner.invoke(
-        app, ["terminology", "import", "valueset", str(VALUESET), "--domain", "condition", "--id", "esrd-vsac", "--rules", str(pack)]
+        app,
+        [
+            "terminology",
+            "import",
+            "valueset",
+            str(VALUESET),
+            "--domain",
+            "condition",
+            "--id",
+            "esrd-vsac",
+            "--rules",
+            str(pack),
+        ],
     )
     assert r.exit_code == 0, r.output
     assert "icd10cm 1, snomed 1" in r.output and "2.16.840.1.113883.3.526.3.353" in r.output
@@ -170,7 +190,9 @@ def test_bad_input_leaves_the_pack_unchanged(pack: Path, tmp_path: Path) -> None
     before = _snapshot(pack)
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(_vs(expansion={"contains": [{"code": "46177005"}]})))
-    r = runner.invoke(app, ["terminology", "import", "valueset", str(bad), "--domain", "condition", "--rules", str(pack)])
+    r = runner.invoke(
+        app, ["terminology", "import", "valueset", str(bad), "--domain", "condition", "--rules", str(pack)]
+    )
     assert r.exit_code == 2
     assert "$.expansion.contains[0].system is missing" in r.output
     assert _snapshot(pack) == before
@@ -179,7 +201,19 @@ def test_bad_input_leaves_the_pack_unchanged(pack: Path, tmp_path: Path) -> None
 def test_an_id_already_in_the_pack_is_refused(pack: Path) -> None:
     before = _snapshot(pack)
     r = runner.invoke(
-        app, ["terminology", "import", "valueset", str(VALUESET), "--domain", "condition", "--id", "pregnancy", "--rules", str(pack)]
+        app,
+        [
+            "terminology",
+            "import",
+            "valueset",
+            str(VALUESET),
+            "--domain",
+            "condition",
+            "--id",
+            "pregnancy",
+            "--rules",
+            str(pack),
+        ],
     )
     assert r.exit_code == 2
     assert "'pregnancy' is already defined" in r.output
@@ -204,8 +238,14 @@ def test_a_pack_the_gate_rejects_is_not_changed(pack: Path) -> None:
 def _carisoprodol_with(co_med: dict[str, str]) -> EvaluateRequest:
     return EvaluateRequest.model_validate(
         {
-            "patient": {"age_years": 45, "sex": "male", "weight_kg": 88, "egfr_ml_min_1_73m2": 104,
-                        "hepatic_impairment": "none", "co_medications": [co_med]},
+            "patient": {
+                "age_years": 45,
+                "sex": "male",
+                "weight_kg": 88,
+                "egfr_ml_min_1_73m2": 104,
+                "hepatic_impairment": "none",
+                "co_medications": [co_med],
+            },
             "drug": {"name": "carisoprodol"},
         }
     )
@@ -233,7 +273,19 @@ def test_percocet_by_ndc_is_recognised_after_the_rxnorm_import(pack: Path) -> No
 @LOADER_XFAIL
 def test_imported_value_set_is_in_the_loaded_catalogue(pack: Path) -> None:
     r = runner.invoke(
-        app, ["terminology", "import", "valueset", str(VALUESET), "--domain", "condition", "--id", "esrd-vsac", "--rules", str(pack)]
+        app,
+        [
+            "terminology",
+            "import",
+            "valueset",
+            str(VALUESET),
+            "--domain",
+            "condition",
+            "--id",
+            "esrd-vsac",
+            "--rules",
+            str(pack),
+        ],
     )
     assert r.exit_code == 0, r.output
     result = prepare(pack)

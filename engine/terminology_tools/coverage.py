@@ -65,7 +65,7 @@ class SetCoverage:
 
 def _load(path: Path) -> Any:
     text = path.read_text(encoding="utf-8")
-    return json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=_Loader)  # noqa: S506 - safe loader
+    return json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=_Loader)
 
 
 def catalogue(root: Path) -> dict[str, SetCoverage]:
@@ -188,12 +188,17 @@ def _anchor(vs_id: str) -> str:
     return vs_id  # ids are lowercase-dashed already: the Markdown heading anchor is the id itself
 
 
-def value_sets_page(rows: list[SetCoverage]) -> str:
+def value_sets_page(rows: list[SetCoverage], header: str) -> str:
     """``value-sets.md``: every value set and drug class with its members by system and its sources."""
-    from engine.authoring.docs_templates import HEADER  # the mark of a generated page (stale ones are removed)
 
-    out = [HEADER.rstrip("\n"), "# Value sets and drug classes", "", "Members by code system and the sources they come from "
-           "(`cdsrules terminology coverage` prints the same). TEXT ONLY: no code, free text alone.", ""]
+    out = [
+        header.rstrip("\n"),
+        "# Value sets and drug classes",
+        "",
+        "Members by code system and the sources they come from "
+        "(`cdsrules terminology coverage` prints the same). TEXT ONLY: no code, free text alone.",
+        "",
+    ]
     for c in rows:
         out += [f"## {c.id}", "", f"{c.title} ({c.domain}){' — TEXT ONLY' if c.text_only else ''}", ""]
         systems = ", ".join(f"{s}: {n}" for s, n in sorted(c.by_system.items()) if n) or "no codes"
@@ -206,12 +211,14 @@ def value_sets_page(rows: list[SetCoverage]) -> str:
     return "\n".join(out)
 
 
-def link_value_sets(pages: dict[str, str], root: Path, pack: CompiledPack) -> None:
-    """Add ``value-sets.md`` to the generated docs and, on each rule page, links to the sets it names."""
+def link_value_sets(pages: dict[str, str], root: Path, pack: CompiledPack, header: str) -> None:
+    """Add ``value-sets.md`` to the generated docs and, on each rule page, links to the sets it names.
+
+    ``header`` marks the page as generated (``cdsrules docs`` removes stale generated pages)."""
     rows = coverage(root, pack)
     if not rows:
         return
-    pages["value-sets.md"] = value_sets_page(rows)
+    pages["value-sets.md"] = value_sets_page(rows, header)
     by_rule: dict[str, list[str]] = defaultdict(list)
     for c in rows:
         for rule_id in c.used_by:

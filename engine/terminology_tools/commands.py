@@ -14,14 +14,13 @@ import shutil
 import tempfile
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 import yaml
 
 from engine.pipeline import Prepared, Rejected, prepare
 from engine.settings import BUNDLED_RULES
-from engine.terminology import coverage as cov
 from engine.terminology.imports import (
     IMPORTED_DIR,
     RXNORM_FILE,
@@ -33,6 +32,7 @@ from engine.terminology.imports import (
     rxnorm_json,
     value_set_yaml,
 )
+from engine.terminology_tools import coverage as cov
 from schemas.terminology import RxNormFile, ValueSetFile
 
 app = typer.Typer(no_args_is_help=True, help="Deployer terminology: import value sets and RxNorm; coverage.")
@@ -114,7 +114,9 @@ def import_valueset(
     domain: Annotated[
         str, typer.Option("--domain", help="condition (SNOMED CT/ICD-10-CM) or medication (RxNorm/NDC).")
     ],
-    vs_id: Annotated[str | None, typer.Option("--id", help="Value set id rules use (default: from ValueSet.name).")] = None,
+    vs_id: Annotated[
+        str | None, typer.Option("--id", help="Value set id rules use (default: from ValueSet.name).")
+    ] = None,
     rules: RulesOpt = BUNDLED_RULES,
 ) -> None:
     """Import a value set expansion as terminology/imported/valueset-<id>.yaml, through the gate."""
@@ -143,7 +145,9 @@ def import_valueset(
 @import_app.command("rxnorm")
 def import_rxnorm(
     rrf_dir: Annotated[Path, typer.Argument(help="RxNorm release rrf/ folder (RXNCONSO.RRF, RXNREL.RRF, RXNSAT.RRF).")],
-    release: Annotated[str | None, typer.Option(help="Release date, e.g. 2026-11-03 (default: from the folder name).")] = None,
+    release: Annotated[
+        str | None, typer.Option(help="Release date, e.g. 2026-11-03 (default: from the folder name).")
+    ] = None,
     rules: RulesOpt = BUNDLED_RULES,
 ) -> None:
     """Import an RxNorm release as terminology/imported/rxnorm.json, through the gate."""
@@ -182,9 +186,6 @@ def coverage_cmd(
         typer.echo(json.dumps([r.as_dict() for r in rows], indent=2))
     else:
         typer.echo(cov.render_text(rows), nl=False)
-
-
-Kind = Literal["valueset", "rxnorm"]
 
 
 def register(root: typer.Typer) -> None:
