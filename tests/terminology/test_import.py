@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from engine.cli import app
 from engine.compiler.pack import pack_digest
 from engine.pipeline import Prepared, prepare
-from engine.settings import BUNDLED_RULES
+from engine.settings import BUNDLED_RULES, Settings
 from engine.terminology.imports import (
     ImportError_,
     read_value_set,
@@ -25,6 +25,7 @@ from engine.terminology.provenance import provenance
 from engine.terminology_tools.coverage import catalogue
 from schemas.api import EvaluateRequest
 from schemas.terminology import RxNormFile, ValueSetFile
+from tests.apps import MakeClient
 
 DATA = Path(__file__).parent.parent / "data" / "terminology" / "import"
 RRF = DATA / "rxnorm"
@@ -34,7 +35,7 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def pack(tmp_path: Path) -> Path:
+def pack_copy(tmp_path: Path) -> Path:
     root = tmp_path / "rules"
     shutil.copytree(BUNDLED_RULES, root)
     return root
@@ -75,19 +76,19 @@ def test_rxnorm_missing_file_is_named(tmp_path: Path) -> None:
         rxnorm_from_release(tmp_path / "rrf")
 
 
-def test_cli_import_rxnorm_writes_json_and_changes_the_digest(pack: Path) -> None:
-    before = pack_digest(pack)
+def test_cli_import_rxnorm_writes_json_and_changes_the_digest(pack_copy: Path) -> None:
+    before = pack_digest(pack_copy)
     r = runner.invoke(
-        app, ["terminology", "import", "rxnorm", str(RRF), "--release", "2026-12-01", "--rules", str(pack)]
+        app, ["terminology", "import", "rxnorm", str(RRF), "--release", "2026-12-01", "--rules", str(pack_copy)]
     )
     assert r.exit_code == 0, r.output
     assert "3 products (SBD 1, SCD 2), 1 NDCs" in r.output
     assert "gate: passed" in r.output
-    written = pack / "terminology" / "imported" / "rxnorm.json"
+    written = pack_copy / "terminology" / "imported" / "rxnorm.json"
     rx = RxNormFile.model_validate(json.loads(written.read_text()))
     assert rx.release == "2026-12-01"
-    assert pack_digest(pack) != before
-    sources = [s for s in provenance(pack) if s.kind == "rxnorm"]
+    assert pack_digest(pack_copy) != before
+    sources = [s for s in provenance(pack_copy) if s.kind == "rxnorm"]
     assert sources and sources[0].file == "terminology/imported/rxnorm.json" and sources[0].version == "2026-12-01"
 
 
@@ -157,7 +158,7 @@ def test_id_from_name() -> None:
     assert value_set_id("Opioid Medications (RxNorm)") == "opioid-medications-rxnorm"
 
 
-def test_cli_import_valueset_writes_yaml_seen_by_coverage_and_provenance(pack: Path) -> None:
+def test_cli_import_valueset_writes_yaml_seen_by_coverage_and_provenance(pack_copy: Path) -> None:
     r = runner.invoke(
         app,
         [
@@ -170,36 +171,36 @@ def test_cli_import_valueset_writes_yaml_seen_by_coverage_and_provenance(pack: P
             "--id",
             "esrd-vsac",
             "--rules",
-            str(pack),
+            str(pack_copy),
         ],
     )
     assert r.exit_code == 0, r.output
     assert "icd10cm 1, snomed 1" in r.output and "2.16.840.1.113883.3.526.3.353" in r.output
-    written = pack / "terminology" / "imported" / "valueset-esrd-vsac.yaml"
+    written = pack_copy / "terminology" / "imported" / "valueset-esrd-vsac.yaml"
     vs = ValueSetFile.model_validate(yaml.safe_load(written.read_text()))
     assert vs.id == "esrd-vsac"
-    cov = catalogue(pack)["esrd-vsac"]
+    cov = catalogue(pack_copy)["esrd-vsac"]
     assert cov.by_system["snomed"] == 1 and cov.by_system["icd10cm"] == 1 and not cov.text_only
-    assert any(s.file.endswith("valueset-esrd-vsac.yaml") and s.kind == "value-set" for s in provenance(pack))
+    assert any(s.file.endswith("valueset-esrd-vsac.yaml") and s.kind == "value-set" for s in provenance(pack_copy))
 
 
 # ---- a broken import never replaces the pack ---------------------------------------------------
 
 
-def test_bad_input_leaves_the_pack_unchanged(pack: Path, tmp_path: Path) -> None:
-    before = _snapshot(pack)
+def test_bad_input_leaves_the_pack_unchanged(pack_copy: Path, tmp_path: Path) -> None:
+    before = _snapshot(pack_copy)
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(_vs(expansion={"contains": [{"code": "46177005"}]})))
     r = runner.invoke(
-        app, ["terminology", "import", "valueset", str(bad), "--domain", "condition", "--rules", str(pack)]
+        app, ["terminology", "import", "valueset", str(bad), "--domain", "condition", "--rules", str(pack_copy)]
     )
     assert r.exit_code == 2
     assert "$.expansion.contains[0].system is missing" in r.output
-    assert _snapshot(pack) == before
+    assert _snapshot(pack_copy) == before
 
 
-def test_an_id_already_in_the_pack_is_refused(pack: Path) -> None:
-    before = _snapshot(pack)
+def test_an_id_already_in_the_pack_is_refused(pack_copy: Path) -> None:
+    before = _snapshot(pack_copy)
     r = runner.invoke(
         app,
         [
@@ -212,24 +213,24 @@ def test_an_id_already_in_the_pack_is_refused(pack: Path) -> None:
             "--id",
             "pregnancy",
             "--rules",
-            str(pack),
+            str(pack_copy),
         ],
     )
     assert r.exit_code == 2
     assert "'pregnancy' is already defined" in r.output
-    assert _snapshot(pack) == before
+    assert _snapshot(pack_copy) == before
 
 
-def test_a_pack_the_gate_rejects_is_not_changed(pack: Path) -> None:
+def test_a_pack_the_gate_rejects_is_not_changed(pack_copy: Path) -> None:
     # the same pack with the import must pass the gate; here it cannot (a rule file is broken),
     # so the import is refused and the imported file is not written
-    (pack / "baclofen" / "broken.yaml").write_text("kind: [unclosed\n")
-    before = _snapshot(pack)
-    r = runner.invoke(app, ["terminology", "import", "rxnorm", str(RRF), "--rules", str(pack)])
+    (pack_copy / "baclofen" / "broken.yaml").write_text("kind: [unclosed\n")
+    before = _snapshot(pack_copy)
+    r = runner.invoke(app, ["terminology", "import", "rxnorm", str(RRF), "--rules", str(pack_copy)])
     assert r.exit_code == 1
     assert "gate: REJECTED" in r.output
-    assert _snapshot(pack) == before
-    assert not list(pack.parent.glob(".cdsrules-import-*"))  # the trial copy is gone
+    assert _snapshot(pack_copy) == before
+    assert not list(pack_copy.parent.glob(".cdsrules-import-*"))  # the trial copy is gone
 
 
 # ---- answers change after an import (the loader reads terminology/imported/) -------------------
@@ -262,16 +263,16 @@ def _fired(root: Path, req: EvaluateRequest) -> set[str]:
 
 
 @LOADER_XFAIL
-def test_percocet_by_ndc_is_recognised_after_the_rxnorm_import(pack: Path) -> None:
+def test_percocet_by_ndc_is_recognised_after_the_rxnorm_import(pack_copy: Path) -> None:
     req = _carisoprodol_with({"ndc": "63481-0623-70"})
-    assert "carisoprodol.interaction.opioid" not in _fired(pack, req)  # unknown NDC before
-    r = runner.invoke(app, ["terminology", "import", "rxnorm", str(RRF), "--rules", str(pack)])
+    assert "carisoprodol.interaction.opioid" not in _fired(pack_copy, req)  # unknown NDC before
+    r = runner.invoke(app, ["terminology", "import", "rxnorm", str(RRF), "--rules", str(pack_copy)])
     assert r.exit_code == 0, r.output
-    assert "carisoprodol.interaction.opioid" in _fired(pack, req)
+    assert "carisoprodol.interaction.opioid" in _fired(pack_copy, req)
 
 
 @LOADER_XFAIL
-def test_imported_value_set_is_in_the_loaded_catalogue(pack: Path) -> None:
+def test_imported_value_set_is_in_the_loaded_catalogue(pack_copy: Path) -> None:
     r = runner.invoke(
         app,
         [
@@ -284,11 +285,11 @@ def test_imported_value_set_is_in_the_loaded_catalogue(pack: Path) -> None:
             "--id",
             "esrd-vsac",
             "--rules",
-            str(pack),
+            str(pack_copy),
         ],
     )
     assert r.exit_code == 0, r.output
-    result = prepare(pack)
+    result = prepare(pack_copy)
     assert isinstance(result, Prepared)
     try:
         assert "esrd-vsac" in result.pack.terminology.value_sets
@@ -296,11 +297,28 @@ def test_imported_value_set_is_in_the_loaded_catalogue(pack: Path) -> None:
         result.close()
 
 
-def test_coverage_cli_lists_text_only_concepts(pack: Path) -> None:
-    r = runner.invoke(app, ["terminology", "coverage", "--rules", str(pack), "--json"])
+def test_coverage_cli_lists_text_only_concepts(pack_copy: Path) -> None:
+    r = runner.invoke(app, ["terminology", "coverage", "--rules", str(pack_copy), "--json"])
     assert r.exit_code == 0, r.output
     rows = {row["id"]: row for row in json.loads(r.stdout)}
     assert rows["pregnancy"]["domain"] == "condition" and rows["pregnancy"]["codes"] > 0
     assert rows["opioid"]["used_by"]  # rules name the opioid class
-    text = runner.invoke(app, ["terminology", "coverage", "--rules", str(pack)])
+    text = runner.invoke(app, ["terminology", "coverage", "--rules", str(pack_copy)])
     assert "rule concepts relying on text alone" in text.output
+
+
+def test_readyz_and_admin_rules_name_the_terminology_sources(make_client: MakeClient, tmp_path: Path) -> None:
+    from pydantic import SecretStr
+
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path}/audit.db", rules_dir=BUNDLED_RULES, admin_token=SecretStr("t0ken-for-tests")
+    )
+    client = make_client(settings)
+    ready = client.get("/readyz").json()["rules"]["terminology"]
+    files = {s["file"] for s in ready}
+    assert "terminology/ingredients.yaml" in files
+    assert all(set(s) == {"kind", "file", "label", "version"} for s in ready)
+    assert any(s["kind"] == "products" and "RxNorm" in s["label"] for s in ready)
+    admin = client.get("/v1/admin/rules", headers={"Authorization": "Bearer t0ken-for-tests"})
+    assert admin.status_code == 200
+    assert admin.json()["terminology"] == ready
