@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -140,7 +140,10 @@ def value_set_from_fhir(data: Any, where: str, vs_id: str | None, domain: Domain
     if not groups:
         raise ImportError_(f"{where}: $.expansion.contains holds no active code")
     oid = None
-    for ident in data.get("identifier") or []:
+    identifiers = data.get("identifier") or []
+    if not isinstance(identifiers, list):
+        raise ImportError_(f"{where}: $.identifier must be an array")
+    for ident in identifiers:
         value = ident.get("value") if isinstance(ident, dict) else None
         if isinstance(value, str) and value.startswith("urn:oid:"):
             oid = value.removeprefix("urn:oid:")
@@ -208,16 +211,23 @@ def _rows(path: Path, width: int) -> Iterator[tuple[int, list[str]]]:
     except OSError as exc:
         raise ImportError_(f"{path}: cannot read: {exc.strerror}") from exc
     with handle:
-        for n, line in enumerate(handle, 1):
-            line = line.rstrip("\r\n")
-            if not line:
-                continue
-            cols = line.split("|")
-            if cols and cols[-1] == "":
-                cols.pop()  # every RRF line ends with the delimiter
-            if len(cols) != width:
-                raise ImportError_(f"{path}:{n}: {len(cols)} fields, an {path.name} row has {width}")
-            yield n, cols
+        try:
+            yield from _split_rows(path, width, handle)
+        except UnicodeDecodeError as exc:
+            raise ImportError_(f"{path}: not UTF-8 text (RRF files are UTF-8): {exc.reason}") from exc
+
+
+def _split_rows(path: Path, width: int, lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
+    for n, line in enumerate(lines, 1):
+        line = line.rstrip("\r\n")
+        if not line:
+            continue
+        cols = line.split("|")
+        if cols and cols[-1] == "":
+            cols.pop()  # every RRF line ends with the delimiter
+        if len(cols) != width:
+            raise ImportError_(f"{path}:{n}: {len(cols)} fields, an {path.name} row has {width}")
+        yield n, cols
 
 
 def _read_release(folder: Path) -> _Release:

@@ -119,6 +119,7 @@ def _vs(**over: object) -> dict[str, object]:
     ("data", "message"),
     [
         ([1, 2], r"\$ must be a JSON object"),
+        (_vs(identifier=7), r"\$.identifier must be an array"),
         (_vs(resourceType="Bundle"), r"\$.resourceType is 'Bundle'"),
         (_vs(expansion=None), r"\$.expansion is missing"),
         (_vs(expansion={"timestamp": "x"}), r"\$.expansion.contains is missing"),
@@ -322,3 +323,10 @@ def test_readyz_and_admin_rules_name_the_terminology_sources(make_client: MakeCl
     admin = client.get("/v1/admin/rules", headers={"Authorization": "Bearer t0ken-for-tests"})
     assert admin.status_code == 200
     assert admin.json()["terminology"] == ready
+
+
+def test_rxnorm_not_utf8_is_named(tmp_path: Path) -> None:
+    shutil.copytree(RRF, tmp_path / "rrf")
+    (tmp_path / "rrf" / "RXNREL.RRF").write_bytes(b"\xff\xfe|bad|\n")
+    with pytest.raises(ImportError_, match=r"RXNREL\.RRF: not UTF-8 text"):
+        rxnorm_from_release(tmp_path / "rrf")
