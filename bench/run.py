@@ -1,4 +1,4 @@
-"""``make bench``: run the five benchmark areas of issue 8 in one go, write results.json, print a table.
+"""``make bench``: run the benchmark areas (issues 8 and 12) in one go, write results.json, print a table.
 
     python -m bench.run                  # full run (~7 min on 2 cores), writes bench/results.json
     python -m bench.run --quick          # smoke run (well under a minute of measuring), small samples
