@@ -89,6 +89,13 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(_t("cohort", ">= 5,000 patients/s per core: engine only", f"{ev}/s", ev >= COHORT_PER_CORE))
     else:
         out.append(_t("cohort", "cohort target", None, None, "not run"))
+    if "terminology" in r:  # issue 12: recognition must not push the engine past its p50 target
+        for name, x in r["terminology"]["lookup"].items():
+            if name != "readme":
+                p50 = x["wall_us"]["p50"]
+                out.append(_t("terminology", f"evaluate p50 <= 0.3 ms, {name}", f"{p50} µs", p50 <= ENGINE_P50_US))
+    else:
+        out.append(_t("terminology", "terminology target", None, None, "not run"))
     return out
 
 
@@ -234,6 +241,19 @@ def print_report(r: dict[str, Any]) -> None:
                 f"dask fixed start: {st['seconds']} s for {st['patients']} patients; after it, roughly "
                 f"{st['rough_rate_after_start']}/s ({st['rough_rate_after_start_per_core']}/s per core)"
             )
+    if "terminology" in r:
+        t = r["terminology"]
+        rows = [[name, *_lat(x)] for name, x in t["lookup"].items()]
+        _table("6. terminology: lookup cost per evaluation (engine only)", ["request", *LAT_HEAD], rows)
+        for name in ("compile_bundled", "compile_with_import"):
+            c = t[name]
+            print(f"{name}: compile {c['compile_s']} s, peak RSS {c['peak_rss_mb']} MB")
+        ld = t["load"]
+        print(
+            f"rxnorm.json of {t['synthetic_products']} products ({ld['file_mb']} MB): json.loads "
+            f"{ld['json_parse_s']['p50']} s, model_validate {ld['model_validate_s']['p50']} s, "
+            f"model_validate_json {ld['model_validate_json_s']['p50']} s"
+        )
     _table(
         "targets",
         ["area", "target", "measured", "status"],

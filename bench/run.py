@@ -1,11 +1,11 @@
-"""``make bench``: run the five benchmark areas of issue 8 in one go, write results.json, print a table.
+"""``make bench``: run the benchmark areas (issues 8 and 12) in one go, write results.json, print a table.
 
     python -m bench.run                  # full run (~7 min on 2 cores), writes bench/results.json
     python -m bench.run --quick          # smoke run (well under a minute of measuring), small samples
     python -m bench.run --sections engine,memory --out /tmp/r.json
 
-Sections: engine (1), scaling (2), http (3), memory (4), cohort (5). Each records the machine's
-load average around it; the targets of the issue are checked at the end and listed as met/missed.
+Sections: engine (1), scaling (2), http (3), memory (4), cohort (5), terminology (6, issue 12). Each
+records the machine's load average around it; the targets of the issue are checked at the end and listed as met/missed.
 Every server, load generator and cluster is started by this run, bound to 127.0.0.1, bounded in
 time, and stopped before it returns.
 """
@@ -25,7 +25,7 @@ from bench import machine
 from bench.report import print_report, targets
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("engine", "scaling", "http", "memory", "cohort")
+SECTIONS = ("engine", "scaling", "http", "memory", "cohort", "terminology")
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,9 @@ class Plan:
     cohort_patients: int
     dask_workers: int
     cohort_variants: bool
+    terminology_n: int = 5_000
+    terminology_products: int = 300_000
+    terminology_load_runs: int = 3
 
 
 FULL = Plan(
@@ -83,6 +86,9 @@ QUICK = Plan(
     cohort_patients=200,
     dask_workers=2,
     cohort_variants=False,
+    terminology_n=300,
+    terminology_products=20_000,
+    terminology_load_runs=1,
 )
 
 
@@ -150,6 +156,10 @@ def _section(name: str, plan: Plan, pack: Any) -> dict[str, Any]:
         from bench.cohort_bench import cohort
 
         return cohort(pack, plan.cohort_patients, plan.dask_workers, variants=plan.cohort_variants)
+    if name == "terminology":
+        from bench.terminology_bench import terminology
+
+        return terminology(pack, plan.terminology_n, plan.terminology_products, plan.terminology_load_runs)
     raise ValueError(name)
 
 

@@ -1,4 +1,5 @@
-"""The ``cdsrules`` command line: serve, eval, lint, test, schema (and the audit, harness and authoring groups).
+"""The ``cdsrules`` command line: serve, eval, lint, test, schema (and the audit, harness, authoring and
+terminology groups).
 
 Rule authors live here: ``lint`` runs the server's own gate (``engine.pipeline.prepare``) and
 prints ``file:line: code: message``, ``test`` prints each example's PASS/FAIL from that same gate,
@@ -197,6 +198,11 @@ register_harness(app)
 from engine.authoring.commands import register as register_authoring  # noqa: E402  (docs, diff)
 
 register_authoring(app)
+
+
+from engine.terminology_tools.commands import register as register_terminology  # noqa: E402  (import, coverage)
+
+register_terminology(app)
 
 
 def main() -> None:

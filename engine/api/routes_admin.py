@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from engine.api.deps import StateDep
+from engine.terminology.provenance import provenance_for
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
@@ -30,8 +31,10 @@ def require_admin(request: Request, state: StateDep) -> None:
 
 @router.get("/rules", dependencies=[Depends(require_admin)])
 def rules_status(state: StateDep) -> dict[str, Any]:
-    """The serving pack, reload counts, and the errors of the last rejected reload."""
-    return state.reloader.status()
+    """The serving pack, reload counts, the errors of the last rejected reload, its terminology sources."""
+    status = state.reloader.status()
+    status["terminology"] = provenance_for(state.reloader.root, state.engine.pack.digest)
+    return status
 
 
 @router.post("/reload", dependencies=[Depends(require_admin)])

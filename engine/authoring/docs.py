@@ -22,6 +22,7 @@ from engine.authoring import docs_templates as tpl
 from engine.authoring.explain import Explainer
 from engine.compiler.model import SHARED, CompiledPack, CompiledRule, LocatedExample
 from engine.compiler.pack import compile_pack
+from engine.terminology_tools.coverage import link_value_sets
 from schemas.common import Source
 
 CHANGELOG = "CHANGELOG.md"
@@ -172,7 +173,9 @@ def render_docs(root: Path) -> dict[str, str]:
     pack = compile_pack(root)
     changelog = root / CHANGELOG
     text = changelog.read_text(encoding="utf-8") if changelog.exists() else ""
-    return DocsBuilder(pack, text).render()
+    pages = DocsBuilder(pack, text).render()
+    link_value_sets(pages, root, pack, tpl.HEADER)  # value-sets.md, linked from each rule that names a set
+    return pages
 
 
 def write_docs(root: Path, out: Path) -> list[Path]:

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.observability import metrics
 from engine.observability.logs import begin_request, bound, end_request
+from engine.terminology.provenance import provenance_for
 
 access_log = logging.getLogger("cdsrules.access")
 
@@ -49,7 +50,12 @@ def readyz(request: Request) -> JSONResponse:
     pack = state.engine.pack
     body = {
         "status": "ready" if db else "not-ready",
-        "rules": {"version": pack.version, "digest": pack.digest, "drugs": sorted(pack.drugs)},
+        "rules": {
+            "version": pack.version,
+            "digest": pack.digest,
+            "drugs": sorted(pack.drugs),
+            "terminology": provenance_for(state.reloader.root, pack.digest),
+        },
         "database": "ok" if db else "unavailable",
         "backend": state.audit.backend,
         "worker_pid": os.getpid(),

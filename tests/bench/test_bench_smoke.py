@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import REPO
 
-SECTIONS = ("engine", "scaling", "http", "memory", "cohort")
+SECTIONS = ("engine", "scaling", "http", "memory", "cohort", "terminology")
 
 
 @pytest.mark.slow
@@ -56,6 +56,10 @@ def test_quick_bench_writes_every_section(tmp_path: Path) -> None:
     for run in cohort["runs"].values():
         assert run["evaluated"] == run["patients"] == cohort["patients"], run
     assert {run for run in cohort["runs"]} == {"inprocess", "dask"}
+
+    term = r["terminology"]
+    assert set(term["lookup"]) == {"readme", "code_only_20", "free_text_20"}
+    assert term["load"]["file_mb"] > 0 and term["compile_with_import"]["digest"] != term["compile_bundled"]["digest"]
 
     assert {t["area"] for t in r["targets"]} == set(SECTIONS) - {"scaling"}
     assert all(t["met"] is not None for t in r["targets"])
