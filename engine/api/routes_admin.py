@@ -14,7 +14,6 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from engine.api.deps import StateDep
-from engine.terminology.provenance import provenance_for
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
@@ -33,7 +32,7 @@ def require_admin(request: Request, state: StateDep) -> None:
 def rules_status(state: StateDep) -> dict[str, Any]:
     """The serving pack, reload counts, the errors of the last rejected reload, its terminology sources."""
     status = state.reloader.status()
-    status["terminology"] = provenance_for(state.reloader.root, state.engine.pack.digest)
+    status["terminology"] = [s.as_dict() for s in state.engine.pack.terminology.provenance]
     return status
 
 

@@ -102,7 +102,7 @@ def load_terminology(folder: Path, display_root: Path) -> tuple[Terminology, lis
         if a.domain in ("condition", "any")
     )
     _build_context(term, parsed["context-rules"], problems)
-    term.provenance = _provenance(parsed)
+    term.provenance = _provenance(parsed, folder.parent, display_root)
     return term, problems
 
 
@@ -445,15 +445,18 @@ def _build_context(term: Terminology, files: list[_Doc], out: list[RuleProblem])
         out.append(RuleProblem(files[0].path, files[0].line("triggers"), "E102", f"context rules: {exc}"))
 
 
-def _provenance(parsed: dict[str, list[_Doc]]) -> list[TerminologySource]:
+def _provenance(parsed: dict[str, list[_Doc]], root: Path, display_root: Path) -> list[TerminologySource]:
+    """Every source of every loaded file (what the pack serves, not what is on disk now)."""
     out: list[TerminologySource] = []
+    prefix = root.relative_to(display_root).as_posix() + "/" if root.is_relative_to(display_root) else ""
     for kind, docs in sorted(parsed.items()):
         for d in docs:
+            file = d.path.removeprefix(prefix)
             sources: Sequence[object] = getattr(d.model, "sources", ())
             for s in sources:
                 label = getattr(s, "label", str(s))
                 version = s.version if isinstance(s, SetSource) else None
                 if isinstance(d.model, RxNormFile):
                     version = version or d.model.release
-                out.append(TerminologySource(kind, d.path, label, version))
+                out.append(TerminologySource(kind, file, label, version))
     return out

@@ -25,7 +25,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.observability import metrics
 from engine.observability.logs import begin_request, bound, end_request
-from engine.terminology.provenance import provenance_for
 
 access_log = logging.getLogger("cdsrules.access")
 
@@ -54,7 +53,7 @@ def readyz(request: Request) -> JSONResponse:
             "version": pack.version,
             "digest": pack.digest,
             "drugs": sorted(pack.drugs),
-            "terminology": provenance_for(state.reloader.root, pack.digest),
+            "terminology": [s.as_dict() for s in pack.terminology.provenance],
         },
         "database": "ok" if db else "unavailable",
         "backend": state.audit.backend,

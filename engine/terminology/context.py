@@ -112,6 +112,16 @@ class ContextGuard:
         self._max_scope = max_scope
         self._scan_cached = lru_cache(maxsize=4096)(self._scan_uncached)
 
+    # A pack is pickled to cohort workers (Dask); the per-instance cache is rebuilt there, not sent.
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(self.__dict__)
+        del state["_scan_cached"]
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._scan_cached = lru_cache(maxsize=4096)(self._scan_uncached)
+
     @classmethod
     def from_file(cls, model: ContextRulesFile, max_scope: int | None = DEFAULT_MAX_SCOPE) -> ContextGuard:
         return cls(model.triggers, max_scope=max_scope)

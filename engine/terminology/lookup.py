@@ -76,10 +76,15 @@ class ConditionMatch:
 
 @dataclass(frozen=True)
 class TerminologySource:
+    """One source of a loaded terminology file, as /readyz and /v1/admin/rules show it."""
+
     kind: str  # value-set | rxnorm | brands | abbreviations | context-rules | ingredients | products
-    file: str
+    file: str  # relative to the pack root
     label: str
     version: str | None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"kind": self.kind, "file": self.file, "label": self.label, "version": self.version}
 
 
 _NO_MATCH = ConditionMatch(frozenset())

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from engine.cli import app
 from engine.compiler.pack import pack_digest
-from engine.pipeline import Prepared, prepare
+from engine.pipeline import Prepared, prepare, prepare_or_raise
 from engine.settings import BUNDLED_RULES, Settings
 from engine.terminology.imports import (
     ImportError_,
@@ -21,7 +21,7 @@ from engine.terminology.imports import (
     value_set_from_fhir,
     value_set_id,
 )
-from engine.terminology.provenance import provenance
+from engine.terminology.lookup import TerminologySource
 from engine.terminology_tools.coverage import catalogue
 from schemas.api import EvaluateRequest
 from schemas.terminology import RxNormFile, ValueSetFile
@@ -38,6 +38,14 @@ def pack_copy(tmp_path: Path) -> Path:
     root = tmp_path / "rules"
     shutil.copytree(BUNDLED_RULES, root)
     return root
+
+
+def _provenance(root: Path) -> list[TerminologySource]:
+    prepared = prepare_or_raise(root)
+    try:
+        return prepared.pack.terminology.provenance
+    finally:
+        prepared.close()
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:
@@ -87,7 +95,7 @@ def test_cli_import_rxnorm_writes_json_and_changes_the_digest(pack_copy: Path) -
     rx = RxNormFile.model_validate(json.loads(written.read_text()))
     assert rx.release == "2026-12-01"
     assert pack_digest(pack_copy) != before
-    sources = [s for s in provenance(pack_copy) if s.kind == "rxnorm"]
+    sources = [s for s in _provenance(pack_copy) if s.kind == "rxnorm"]
     assert sources and sources[0].file == "terminology/imported/rxnorm.json" and sources[0].version == "2026-12-01"
 
 
@@ -181,7 +189,7 @@ def test_cli_import_valueset_writes_yaml_seen_by_coverage_and_provenance(pack_co
     assert vs.id == "esrd-vsac"
     cov = catalogue(pack_copy)["esrd-vsac"]
     assert cov.by_system["snomed"] == 1 and cov.by_system["icd10cm"] == 1 and not cov.text_only
-    assert any(s.file.endswith("valueset-esrd-vsac.yaml") and s.kind == "value-set" for s in provenance(pack_copy))
+    assert any(s.file.endswith("valueset-esrd-vsac.yaml") and s.kind == "value-set" for s in _provenance(pack_copy))
 
 
 # ---- a broken import never replaces the pack ---------------------------------------------------
