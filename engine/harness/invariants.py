@@ -17,6 +17,7 @@ from engine.harness import variants
 from engine.harness.caps import caps_for
 from engine.harness.case import EPS, Case, Checker, Violation, fired_ids
 from engine.harness.rulemap import applies
+from engine.runtime.completeness import RULE_PREFIX as NOT_CHECKED
 from engine.runtime.outcome import DOSE_RANGE_RULE
 from engine.runtime.reference import evaluate_reference
 
@@ -67,8 +68,13 @@ def contraindication_and_sources(ck: Checker, case: Case) -> list[Violation]:
             out.append(ck.violation(name, case, "contraindicated, yet a dose was suggested", contra_rules))
         if not any(f.severity == "critical" for f in resp.findings):
             out.append(ck.violation(name, case, "contraindicated without a critical finding", contra_rules))
+    unread = {u.field for u in resp.unrecognized if u.status != "not-used"}
     for f in resp.findings:
-        if f.rule_id not in fired and f.rule_id != DOSE_RANGE_RULE:
+        if f.rule_id.startswith(NOT_CHECKED):
+            # engine-made: it must name a kind of input that really was not (fully) recognised
+            if f.rule_id.removeprefix(NOT_CHECKED) not in unread:
+                out.append(ck.violation(name, case, f"{f.rule_id} without an unrecognised item", (f.rule_id,)))
+        elif f.rule_id not in fired and f.rule_id != DOSE_RANGE_RULE:
             out.append(ck.violation(name, case, f"finding from a rule that did not fire: {f.rule_id}", (f.rule_id,)))
         if f.severity == "critical" and not any(s.label and (s.section or s.url) for s in f.sources):
             out.append(

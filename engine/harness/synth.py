@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 from engine.compiler.model import CompiledPack
 from engine.harness import physiology as phys
 from engine.harness import population as pop
-from engine.terminology import normalise_text
-from schemas.api import ICD10CM, SNOMED, UMOL_PER_MG_DL_CREATININE, EvaluateRequest
+from engine.terminology import Terminology, normalise_text
+from schemas.api import ICD10CM, SNOMED, UMOL_PER_MG_DL_CREATININE, CodeableConcept, DrugRef, EvaluateRequest
 
 T = TypeVar("T")
 
@@ -57,6 +57,15 @@ def _weighted(rng: random.Random, items: Sequence[tuple[T, float]]) -> T:
     return items[-1][0]
 
 
+def _drug_is(term: Terminology, rep: dict[str, str], ingredient: str) -> bool:
+    m = term.match_drug(DrugRef.model_validate(rep))
+    return m.complete and m.ingredients == {ingredient}
+
+
+def _concept(rep: Any) -> CodeableConcept | str:
+    return rep if isinstance(rep, str) else CodeableConcept.model_validate(rep)
+
+
 def _band(age: float | None) -> int:
     if age is None or 18 <= age < 65:
         return 1
@@ -89,9 +98,22 @@ class Generator:
             self.cond_reps[vs].append({"coding": [{"system": ICD10CM, "code": prefix}]})
         for name, vs in sorted(term.vs_by_name.items()):
             self.cond_reps[vs].append(name)
+        self._keep_unambiguous(term)
         known = set(pop.CONDITION_PREVALENCE) | pop.DERIVED_CONDITIONS
         self.other_value_sets = sorted(set(term.value_sets) - known)
         self.other_classes = sorted(set(term.class_members) - set(pop.COMED_GROUPS) - pop.UMBRELLA_CLASSES)
+
+    def _keep_unambiguous(self, term: Terminology) -> None:
+        """Only representations the engine reads as exactly the drawn item: published value sets
+        overlap (an ESRD code is also CKD's), so a code drawn "for" one set may rightly count for
+        another, and the truth of a synthetic patient must be what the engine should see."""
+        for ing, reps in self.drug_reps.items():
+            kept = [r for r in reps if _drug_is(term, r, ing)]
+            self.drug_reps[ing] = kept or reps[:1]
+        for vs, creps in self.cond_reps.items():
+            want = term.vs_ancestors.get(vs, frozenset({vs}))
+            kept = [r for r in creps if term.resolve_condition(_concept(r)) == want]
+            self.cond_reps[vs] = kept or creps[:1]
 
     def cohort(self, n: int, start: int = 0) -> Iterator[SynthPatient]:
         for i in range(start, start + n):

@@ -4,7 +4,7 @@ Monotonicity: worse kidney function, worse liver class or an age further from th
 yields a higher start or maximum, everything else held fixed (renal function is given as eGFR
 with creatinine removed, so age and weight cannot move it). A missing dose counts as 0, the most
 conservative answer; 'unknown' renal/hepatic values are not ordered and are not compared here.
-Missing data: without renal data (and no dialysis on record) a renally cleared drug reports it
+Missing data: without renal data (and no dialysis or CKD stage 4-5 on record) a renally cleared drug reports it
 and does not dose as if the kidneys were normal; a child without a weight gets no weight-based dose and is told why.
 Determinism: the same request, repeated, reordered, or after another patient, gives one answer.
 """
@@ -117,11 +117,11 @@ def missing_data_reported(ck: Checker, case: Case) -> list[Violation]:
     drug = ck.drug(case)
     start = with_patient(case.request, action="start")
     dm = ck.maps[drug]
-    dialysis_on_problem_list = {
-        v for d in dm.deriving("renal_band", ["dialysis"]) for v in dm.trigger_values(d, "conditions")
+    band_on_problem_list = {
+        v for d in dm.deriving("renal_band", ["dialysis", "severe"]) for v in dm.trigger_values(d, "conditions")
     }
-    # dialysis recorded on the problem list is known (end-stage) renal function, not missing data
-    if ck.pack.drugs[drug].profile.renally_cleared and not dialysis_on_problem_list & ck.sent_sets(case)["conditions"]:
+    # dialysis or CKD stage 4-5 recorded on the problem list is known renal function, not missing data
+    if ck.pack.drugs[drug].profile.renally_cleared and not band_on_problem_list & ck.sent_sets(case)["conditions"]:
         unknown_req = with_patient(start, on_dialysis=False, **NO_RENAL_DATA)
         unknown = ck.evaluate(unknown_req)
         if "renal-function" not in unknown.missing_data:

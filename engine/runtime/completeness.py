@@ -85,7 +85,8 @@ def not_checked(unrecognized: Sequence[Unrecognized], deps: dict[str, Dependence
     """One finding per kind with items not (fully) recognised, when this drug's rules read that kind."""
     findings: list[Finding] = []
     for kind, dep in deps.items():
-        items = [u for u in unrecognized if u.field == kind and u.status != "not-used"]
+        # sorted, so the same list in another order gives the same answer
+        items = sorted((u for u in unrecognized if u.field == kind and u.status != "not-used"), key=_short)
         if not items:
             continue
         check, one, many = _WHAT[kind]
