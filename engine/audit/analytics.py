@@ -100,6 +100,7 @@ def _grouped(period: Period, *keys: ColumnElement[Any]) -> Select[Any]:
         select(
             *keys,
             func.count().label("shown"),
+            func.min(c.created_at).label("first_seen"),
             func.sum(case((fb.c.card_uuid.is_not(None), 1), else_=0)).label("responded"),
             func.sum(acc).label("accepted"),
             func.sum(ovr).label("overridden"),
@@ -196,7 +197,51 @@ def summary(engine: Engine, period: Period) -> dict[str, Any]:
         "totals": _counts(total),
         "cards": list(by_key.values()),
         "weekly": [{"week": str(r.week), "rule_id": r.rule_id or None, **_counts(r)} for r in weekly],
-        "versions": [
-            {"ruleset_version": r.ruleset_version, "rule_id": r.rule_id or None, **_counts(r)} for r in versions
-        ],
+        "versions": (by_version := _versions(versions)),
+        "jumps": _jumps(by_version),
     }
+
+
+def _versions(rows: list[Any]) -> list[dict[str, Any]]:
+    out = [
+        {
+            "ruleset_version": r.ruleset_version,
+            "rule_id": r.rule_id or None,
+            "first_seen": _iso(r.first_seen),
+            **_counts(r),
+        }
+        for r in rows
+    ]
+    out.sort(key=lambda v: (v["rule_id"] or "", v["first_seen"]))
+    return out
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return _utc(value).isoformat()
+    return str(value).replace(" ", "T", 1)  # SQLite hands back an aggregate's datetime as its stored text
+
+
+def _jumps(versions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A rule whose override rate moved between consecutive pack versions by more than chance.
+
+    "More than chance" here is that the two 95 % Wilson intervals do not overlap: conservative
+    (it misses some real changes), but a committee is never sent chasing noise.
+    """
+    out: list[dict[str, Any]] = []
+    for before, after in zip(versions, versions[1:], strict=False):
+        if before["rule_id"] != after["rule_id"]:
+            continue
+        a, b = before["override_rate_ci95"], after["override_rate_ci95"]
+        if a is None or b is None or (a[1] >= b[0] and b[1] >= a[0]):
+            continue
+        out.append(
+            {
+                "rule_id": after["rule_id"],
+                "from_version": before["ruleset_version"],
+                "to_version": after["ruleset_version"],
+                "from_rate": before["override_rate"],
+                "to_rate": after["override_rate"],
+            }
+        )
+    return out

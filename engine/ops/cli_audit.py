@@ -92,3 +92,33 @@ def migrate_cmd(database_url: DbOpt = None) -> None:
         raise typer.Exit(2) from exc
     finally:
         store.dispose()
+
+
+@app.command("report")
+def report_cmd(
+    out: Annotated[Path, typer.Option(help="Directory for report.html, summary.json and the figures.")],
+    since: Annotated[str | None, typer.Option(help="Cards shown from this ISO date/time (UTC by default).")] = None,
+    until: Annotated[str | None, typer.Option(help="Cards shown before this ISO date/time.")] = None,
+    rule_id: Annotated[str | None, typer.Option("--rule-id", help="Only this rule's cards.")] = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Override analytics: shown, accepted, overridden and why, per rule, per week and per pack version."""
+    from engine.audit.analytics import Period, summary
+    from engine.audit.report import write_report
+
+    period = Period(_when(since, "--since"), _when(until, "--until"), rule_id)
+    store = _store(database_url)
+    try:
+        result = summary(store.engine, period)
+    except Exception as exc:  # a database that is down or not migrated: say so, no traceback
+        typer.echo(f"error: cannot read the audit log: {type(exc).__name__}: {_short(exc)}", err=True)
+        raise typer.Exit(2) from exc
+    finally:
+        store.dispose()
+    path = write_report(result, out)
+    t = result["totals"]
+    typer.echo(f"{t['shown']} card(s) shown, {t['accepted']} accepted, {t['overridden']} overridden; {path}", err=True)
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else ""

@@ -9,15 +9,19 @@ names, and the report must agree on every number, on both database backends.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections import Counter, defaultdict
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 
 from engine.audit.analytics import Period, summary, wilson
 from engine.cdshooks.cards import OVERRIDE_REASONS
+from tests.apps import MakeClient
+from tests.audit.conftest import app_settings
 from tests.cdshooks.fhirdata import baclofen_draft, full_prefetch, hook_request, order_context
 
 DOSING = "/cds-services/muscle-relaxant-dosing"
@@ -154,3 +158,60 @@ def test_wilson_interval_matches_published_values(k: int, n: int, low: float, hi
 
 def test_wilson_of_nothing_is_none() -> None:
     assert wilson(0, 0) is None
+
+
+ADMIN = "a" * 40
+
+
+@pytest.fixture
+def admin_api(db_url: str, make_client: MakeClient) -> TestClient:
+    return make_client(app_settings(db_url, admin_token=ADMIN))
+
+
+def test_admin_endpoint_serves_the_same_numbers(admin_api: TestClient) -> None:
+    drive(admin_api, 8)
+    audit = admin_api.app.state.cds.audit  # type: ignore[attr-defined]
+    assert admin_api.get("/v1/admin/analytics").status_code == 401
+    wrong = admin_api.get("/v1/admin/analytics", headers={"authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    got = admin_api.get("/v1/admin/analytics", headers={"authorization": f"Bearer {ADMIN}"})
+    assert got.status_code == 200
+    assert got.json() == json.loads(json.dumps(summary(audit.engine, Period())))
+    assert got.json()["totals"]["shown"] > 0
+
+
+def test_admin_analytics_is_off_without_a_token(api: TestClient) -> None:
+    assert api.get("/v1/admin/analytics", headers={"authorization": f"Bearer {ADMIN}"}).status_code == 403
+
+
+def _counter(rule_id: str, severity: str, outcome: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "cdsrules_card_outcomes_total", {"rule_id": rule_id, "severity": severity, "outcome": outcome}
+    )
+    return value or 0.0
+
+
+def test_prometheus_counts_shown_accepted_overridden(api: TestClient) -> None:
+    before: dict[tuple[str, str, str], float] = {}
+    audit = api.app.state.cds.audit  # type: ignore[attr-defined]
+    # the counters are process-wide: compare their increase with what this test drove
+    for outcome in ("shown", "accepted", "overridden"):
+        for sev in ("info", "warning", "critical"):
+            for rule in _rules_in_registry():
+                before[(rule, sev, outcome)] = _counter(rule, sev, outcome)
+    drive(api, 20)
+    got = summary(audit.engine, Period())
+    for card in got["cards"]:
+        rule = card["rule_id"] or ""
+        for outcome in ("shown", "accepted", "overridden"):
+            grown = _counter(rule, card["severity"], outcome) - before.get((rule, card["severity"], outcome), 0.0)
+            same_label = [c for c in got["cards"] if (c["rule_id"] or "") == rule and c["severity"] == card["severity"]]
+            assert grown == sum(c[outcome] for c in same_label), (rule, card["severity"], outcome)
+
+
+def _rules_in_registry() -> set[str]:
+    out = {""}
+    for metric in REGISTRY.collect():
+        if metric.name == "cdsrules_card_outcomes":
+            out.update(s.labels["rule_id"] for s in metric.samples)
+    return out
