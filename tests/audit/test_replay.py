@@ -218,3 +218,39 @@ def test_the_archive_keeps_the_serving_pack(db_url: str, make_client: MakeClient
     finally:
         prepared.engine.close()
         store.dispose()
+
+
+def test_decision_endpoint_links_pack_rules_cards_and_input(
+    db_url: str, make_client: MakeClient, tmp_path: Path
+) -> None:
+    archive = tmp_path / "archive"
+    api = make_client(app_settings(db_url, audit_store_inputs=True, pack_archive_dir=archive))
+    ctx = order_context(baclofen_draft(), selected=["MedicationRequest/request-123"])
+    r = api.post("/cds-services/muscle-relaxant-dosing", json=hook_request("order-select", ctx, full_prefetch()))
+    cards = r.json()["cards"]
+    dose = next(c for c in cards if c.get("suggestions"))
+    item = {
+        "card": dose["uuid"],
+        "outcome": "accepted",
+        "acceptedSuggestions": [{"id": dose["suggestions"][0]["uuid"]}],
+        "outcomeTimestamp": "2026-12-01T09:00:00Z",
+    }
+    assert api.post("/cds-services/muscle-relaxant-dosing/feedback", json={"feedback": [item]}).status_code == 200
+    (row,) = _audit(api).list(limit=10)
+    got = api.get(f"/v1/decisions/{row['decision_id']}").json()
+    digest = got["ruleset"]["digest"]
+    assert digest.startswith("sha256:") and got["ruleset"]["version"]
+    assert got["pack_archived"] is False  # the test app shares a pack it did not start
+    PackArchive(archive).keep(BUNDLED_RULES, digest)
+    got = api.get(f"/v1/decisions/{row['decision_id']}").json()
+    assert got["pack_archived"] is True
+    assert {c["card_uuid"] for c in got["cards"]} == {c["uuid"] for c in cards}
+    shown = {c["card_uuid"]: c for c in got["cards"]}
+    assert shown[dose["uuid"]]["feedback"] == [item]
+    assert shown[dose["uuid"]]["has_suggestion"] is True
+    fired = {(f["rule_id"], f["version"]) for f in got["rules_fired"]}
+    for card in got["cards"]:
+        if card["rule_id"]:
+            assert (card["rule_id"], card["rule_version"]) in fired
+    assert got["input_stored"] is True and got["input_document"]["requests"]
+    assert got["replay"] == f"cdsrules audit replay {row['decision_id']}"
