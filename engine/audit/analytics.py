@@ -17,12 +17,15 @@ Definitions (docs/governance.md):
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, case, func, literal, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import InstrumentedAttribute
 
 from engine.audit.models import DecisionCardRow, FeedbackRow
 
@@ -90,7 +93,7 @@ def _per_card() -> Any:
     )
 
 
-def _grouped(period: Period, *keys: ColumnElement[Any]) -> Select[Any]:
+def _grouped(period: Period, *keys: ColumnElement[Any] | InstrumentedAttribute[Any]) -> Select[Any]:
     c = DecisionCardRow
     fb = _per_card()
     acc = func.coalesce(fb.c.acc, 0)
@@ -202,7 +205,7 @@ def summary(engine: Engine, period: Period) -> dict[str, Any]:
     }
 
 
-def _versions(rows: list[Any]) -> list[dict[str, Any]]:
+def _versions(rows: Sequence[Any]) -> list[dict[str, Any]]:
     out = [
         {
             "ruleset_version": r.ruleset_version,
@@ -229,7 +232,7 @@ def _jumps(versions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     (it misses some real changes), but a committee is never sent chasing noise.
     """
     out: list[dict[str, Any]] = []
-    for before, after in zip(versions, versions[1:], strict=False):
+    for before, after in itertools.pairwise(versions):
         if before["rule_id"] != after["rule_id"]:
             continue
         a, b = before["override_rate_ci95"], after["override_rate_ci95"]

@@ -128,14 +128,13 @@ def _short(exc: BaseException) -> str:
 def replay_cmd(
     decision_id: Annotated[str | None, typer.Argument(help="Replay this one decision (else a period).")] = None,
     rules: Annotated[
-        Path | None, typer.Option(help="Candidate pack (a period), or the current pack (one decision; default: settings).")
+        Path | None,
+        typer.Option(help="Candidate pack (a period), or the current pack (one decision; default: settings)."),
     ] = None,
     since: Annotated[str | None, typer.Option(help="Decisions from this ISO date/time.")] = None,
     until: Annotated[str | None, typer.Option(help="Decisions before this ISO date/time.")] = None,
     out: Annotated[Path | None, typer.Option(help="Directory for replay.json and replay.txt (a period).")] = None,
-    archive: Annotated[
-        Path | None, typer.Option(help="Pack archive (default: CDSRULES_PACK_ARCHIVE_DIR).")
-    ] = None,
+    archive: Annotated[Path | None, typer.Option(help="Pack archive (default: CDSRULES_PACK_ARCHIVE_DIR).")] = None,
     database_url: DbOpt = None,
 ) -> None:
     """Re-run stored requests on another pack: what would change (never writes the log, never calls an EHR)."""

@@ -136,9 +136,7 @@ def test_period_and_rule_filters(api: TestClient) -> None:
     audit = api.app.state.cds.audit  # type: ignore[attr-defined]
     future = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
     assert summary(audit.engine, Period(since=future))["totals"]["shown"] == 0
-    assert summary(audit.engine, Period(until=future))["totals"]["shown"] == sum(
-        e["shown"] for e in expected.values()
-    )
+    assert summary(audit.engine, Period(until=future))["totals"]["shown"] == sum(e["shown"] for e in expected.values())
     rule = next(k[0] for k in expected if k[0])
     only = summary(audit.engine, Period(rule_id=rule))
     assert {c["rule_id"] for c in only["cards"]} == {rule}
