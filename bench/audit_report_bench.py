@@ -120,7 +120,7 @@ def fill(store: AuditStore, n: int) -> dict[str, float]:
 def counts(store: AuditStore) -> dict[str, int]:
     with store.engine.connect() as conn:
         return {
-            t: int(conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one())  # noqa: S608 (fixed names)
+            t: int(conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one())  # fixed table names
             for t in ("decisions", "decision_cards", "feedback")
         }
 
