@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,23 +78,23 @@ def _week(engine: Engine) -> ColumnElement[Any]:
     return func.date(created, "weekday 0", "-6 days")
 
 
-def _per_card() -> Any:
+def _per_card(period: Period) -> Any:
     """One row per card that got feedback: did it get an accept, an override (0/1 each)."""
-    f = FeedbackRow
-    return (
-        select(
-            f.card_uuid.label("card_uuid"),
-            func.max(case((f.outcome == "accepted", 1), else_=0)).label("acc"),
-            func.max(case((f.outcome == "overridden", 1), else_=0)).label("ovr"),
-        )
-        .group_by(f.card_uuid)
-        .subquery("fb")
+    f, c = FeedbackRow, DecisionCardRow
+    stmt = select(
+        f.card_uuid.label("card_uuid"),
+        func.max(case((f.outcome == "accepted", 1), else_=0)).label("acc"),
+        func.max(case((f.outcome == "overridden", 1), else_=0)).label("ovr"),
     )
+    conds = period.where()
+    if conds:  # only the period's cards: a month of a year's log should not aggregate the year
+        stmt = stmt.where(f.card_uuid.in_(select(c.card_uuid).where(*conds)))
+    return stmt.group_by(f.card_uuid).subquery("fb")
 
 
 def _grouped(period: Period, *keys: ColumnElement[Any] | InstrumentedAttribute[Any]) -> Select[Any]:
     c = DecisionCardRow
-    fb = _per_card()
+    fb = _per_card(period)
     acc = func.coalesce(fb.c.acc, 0)
     ovr = func.coalesce(fb.c.ovr, 0)
     sugg = case((c.has_suggestion, 1), else_=0)
@@ -113,10 +112,32 @@ def _grouped(period: Period, *keys: ColumnElement[Any] | InstrumentedAttribute[A
         .select_from(c)
         .outerjoin(fb, fb.c.card_uuid == c.card_uuid)
         .group_by(*keys)
-        .order_by(*keys)
     )
     conds = period.where()
     return stmt.where(and_(*conds)) if conds else stmt
+
+
+@dataclass
+class _Sums:
+    """Counts of one group, summed from the finest groups the database returned."""
+
+    shown: int = 0
+    responded: int = 0
+    accepted: int = 0
+    overridden: int = 0
+    with_suggestion: int = 0
+    suggestion_accepted: int = 0
+    first_seen: Any = None
+
+    def add(self, row: Any) -> None:
+        self.shown += int(row.shown)
+        self.responded += int(row.responded or 0)
+        self.accepted += int(row.accepted or 0)
+        self.overridden += int(row.overridden or 0)
+        self.with_suggestion += int(row.with_suggestion or 0)
+        self.suggestion_accepted += int(row.suggestion_accepted or 0)
+        if self.first_seen is None or row.first_seen < self.first_seen:
+            self.first_seen = row.first_seen
 
 
 def _reasons(period: Period) -> Select[Any]:
@@ -141,10 +162,9 @@ def _reasons(period: Period) -> Select[Any]:
     return stmt
 
 
-def _counts(row: Any) -> dict[str, Any]:
-    shown, responded = int(row.shown), int(row.responded or 0)
-    accepted, overridden = int(row.accepted or 0), int(row.overridden or 0)
-    with_sugg, sugg_acc = int(row.with_suggestion or 0), int(row.suggestion_accepted or 0)
+def _counts(sums: _Sums) -> dict[str, Any]:
+    shown, responded, accepted, overridden = sums.shown, sums.responded, sums.accepted, sums.overridden
+    with_sugg, sugg_acc = sums.with_suggestion, sums.suggestion_accepted
     ci = wilson(overridden, responded)
     return {
         "shown": shown,
@@ -164,20 +184,28 @@ def summary(engine: Engine, period: Period) -> dict[str, Any]:
     c = DecisionCardRow
     rule = func.coalesce(c.rule_id, literal("")).label("rule_id")
     week = _week(engine).label("week")
+    # One scan: the database groups by the finest key (rule, severity, topic, week, pack version),
+    # a few thousand rows at most; the coarser views are sums of those groups, not of decisions.
     with engine.connect() as conn:
-        cards = conn.execute(_grouped(period, rule, c.severity, c.topic)).all()
+        fine = conn.execute(_grouped(period, rule, c.severity, c.topic, week, c.ruleset_version)).all()
         reasons = conn.execute(_reasons(period)).all()
-        weekly = conn.execute(_grouped(period, week, rule)).all()
-        versions = conn.execute(_grouped(period, c.ruleset_version, rule)).all()
-        (total,) = conn.execute(_grouped(period)).all()
+    total = _Sums()
+    by_card: dict[tuple[str, str, str], _Sums] = {}
+    by_week: dict[tuple[str, str], _Sums] = {}
+    by_version: dict[tuple[str, str], _Sums] = {}
+    for r in fine:
+        total.add(r)
+        by_card.setdefault((r.rule_id, r.severity, r.topic), _Sums()).add(r)
+        by_week.setdefault((str(r.week), r.rule_id), _Sums()).add(r)
+        by_version.setdefault((r.ruleset_version, r.rule_id), _Sums()).add(r)
 
     by_key: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for r in cards:
-        by_key[(r.rule_id, r.severity, r.topic)] = {
-            "rule_id": r.rule_id or None,
-            "severity": r.severity,
-            "topic": r.topic,
-            **_counts(r),
+    for (rid, severity, topic), sums in sorted(by_card.items()):
+        by_key[(rid, severity, topic)] = {
+            "rule_id": rid or None,
+            "severity": severity,
+            "topic": topic,
+            **_counts(sums),
             "override_reasons": {},
             "comments": 0,
         }
@@ -199,21 +227,16 @@ def summary(engine: Engine, period: Period) -> dict[str, Any]:
         },
         "totals": _counts(total),
         "cards": list(by_key.values()),
-        "weekly": [{"week": str(r.week), "rule_id": r.rule_id or None, **_counts(r)} for r in weekly],
-        "versions": (by_version := _versions(versions)),
-        "jumps": _jumps(by_version),
+        "weekly": [{"week": wk, "rule_id": rid or None, **_counts(v)} for (wk, rid), v in sorted(by_week.items())],
+        "versions": (versions := _versions(by_version)),
+        "jumps": _jumps(versions),
     }
 
 
-def _versions(rows: Sequence[Any]) -> list[dict[str, Any]]:
+def _versions(groups: dict[tuple[str, str], _Sums]) -> list[dict[str, Any]]:
     out = [
-        {
-            "ruleset_version": r.ruleset_version,
-            "rule_id": r.rule_id or None,
-            "first_seen": _iso(r.first_seen),
-            **_counts(r),
-        }
-        for r in rows
+        {"ruleset_version": version, "rule_id": rid or None, "first_seen": _iso(v.first_seen), **_counts(v)}
+        for (version, rid), v in groups.items()
     ]
     out.sort(key=lambda v: (v["rule_id"] or "", v["first_seen"]))
     return out
