@@ -254,3 +254,15 @@ def test_decision_endpoint_links_pack_rules_cards_and_input(
             assert (card["rule_id"], card["rule_version"]) in fired
     assert got["input_stored"] is True and got["input_document"]["requests"]
     assert got["replay"] == f"cdsrules audit replay {row['decision_id']}"
+
+
+def test_replay_cli_by_id(stored: TestClient, packs: tuple[Path, Path], tmp_path: Path) -> None:
+    decision_id = next(iter(_record(stored)))
+    url = _audit(stored).url
+    res = CliRunner().invoke(cli, ["audit", "replay", decision_id, "--rules", str(packs[0]), "--database-url", url])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["reproduced"] is True
+    missing = CliRunner().invoke(cli, ["audit", "replay", "no-such-id", "--database-url", url])
+    assert missing.exit_code == 2 and "no decision no-such-id" in missing.output
+    no_out = CliRunner().invoke(cli, ["audit", "replay", "--rules", str(packs[1]), "--database-url", url])
+    assert no_out.exit_code == 2 and "--out" in no_out.output
