@@ -12,6 +12,8 @@ httpx in ``engine.cdshooks.fhirclient``.
     ├── EngineError             the rule runtime (durable-rules) failed while evaluating
     ├── AuditError              the decision could not be recorded (engine.audit.store)
     ├── UnsafeSettingsError     the settings must not serve (engine.service.safety)
+    ├── ArchiveError            a pack could not be archived, or its copy is not its digest (engine.audit.pack_archive)
+    ├── ReplayError             a stored decision cannot be replayed (engine.audit.replay)
     └── FhirImportError         a FHIR file could not be imported (engine.harness.fhir_import)
 
 Three exceptions stay outside the family on purpose, because they never cross a layer:

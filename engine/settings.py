@@ -28,6 +28,10 @@ class Settings(BaseSettings):
         description="Audit store (SQLAlchemy URL); CDSRULES_DATABASE_URL or DATABASE_URL; postgres:// means psycopg 3.",
     )
     audit_store_inputs: bool = Field(default=False, description="Keep the full input document (contains PHI).")
+    pack_archive_dir: Path | None = Field(
+        default=None,
+        description="Keep every pack that serves here, by digest, so `cdsrules audit replay` can load it.",
+    )
     audit_hash_key: str = Field(
         default="development-only-key", description="Key for the keyed hash of patient ids in the audit log."
     )

@@ -7,6 +7,7 @@ the service make it re-read files, and the status page names files and rule ids.
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 from typing import Any
 
@@ -14,6 +15,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from engine.api.deps import StateDep
+from engine.audit.analytics import Period, summary
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
@@ -47,3 +49,14 @@ def reload_rules(state: StateDep) -> JSONResponse:
     body = result.as_dict()
     body["serving"] = state.reloader.status()["serving"]
     return JSONResponse(body, status_code=422 if result.outcome == "rejected" else 200)
+
+
+@router.get("/analytics", dependencies=[Depends(require_admin)])
+def analytics(
+    state: StateDep,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    rule_id: str | None = None,
+) -> dict[str, Any]:
+    """Override analytics (the JSON of ``cdsrules audit report``) for dashboards."""
+    return summary(state.audit.engine, Period(since, until, rule_id))

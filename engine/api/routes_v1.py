@@ -9,6 +9,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from engine.api.deps import DeciderDep, StateDep, authenticate
+from engine.audit.explain import explain
+from engine.audit.pack_archive import PackArchive
 from schemas.api import EvaluateRequest, EvaluateResponse
 
 router = APIRouter(prefix="/v1", tags=["native"], dependencies=[Depends(authenticate)])
@@ -23,7 +25,8 @@ async def evaluate(body: EvaluateRequest, decider: DeciderDep) -> Response:
 
 @router.get("/decisions/{decision_id}")
 def get_decision(decision_id: str, state: StateDep) -> dict[str, Any]:
-    row = state.audit.get(decision_id)
+    where = state.settings.pack_archive_dir
+    row = explain(state.audit, decision_id, PackArchive(where) if where else None)
     if row is None:
         raise HTTPException(404, f"no decision {decision_id}")
     return row

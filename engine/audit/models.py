@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, String
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -72,3 +72,28 @@ class FeedbackRow(Base):
     outcome_timestamp: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     item: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class DecisionCardRow(Base):
+    """A CDS Hooks card a decision showed: the join from feedback (by card uuid) to rule and severity.
+
+    ``rule_id`` is the rule that produced the card (the first dose rule for a dosing card), None
+    for the "not checked" card, which no rule owns.
+    """
+
+    __tablename__ = "decision_cards"
+
+    card_uuid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    decision_id: Mapped[str] = mapped_column(ForeignKey("decisions.id", ondelete="CASCADE"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    rule_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    rule_version: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    severity: Mapped[str] = mapped_column(String(16))
+    topic: Mapped[str] = mapped_column(String(64))
+    has_suggestion: Mapped[bool] = mapped_column(Boolean)
+    ruleset_version: Mapped[str] = mapped_column(String(32))
+
+    __table_args__ = (
+        Index("ix_decision_cards_created", "created_at", "rule_id"),
+        Index("ix_decision_cards_decision", "decision_id"),
+    )

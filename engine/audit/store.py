@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from engine.audit import migrate
-from engine.audit.models import Base, DecisionRow, DecisionRuleRow, FeedbackRow
+from engine.audit.models import Base, DecisionCardRow, DecisionRow, DecisionRuleRow, FeedbackRow
 from engine.audit.redact import without_secrets
 from engine.errors import CdsRulesError, InputError, InputProblem
 from engine.observability import metrics
@@ -45,6 +45,7 @@ __all__ = [
     "AuditError",
     "AuditStore",
     "Base",
+    "CardShown",
     "DecisionRecord",
     "DecisionRow",
     "DecisionRuleRow",
@@ -65,6 +66,18 @@ class AuditError(CdsRulesError):
 
 
 @dataclass(frozen=True)
+class CardShown:
+    """One card a decision showed, with the rule behind it (None for the "not checked" card)."""
+
+    uuid: str
+    severity: str
+    topic: str
+    has_suggestion: bool
+    rule_id: str | None = None
+    rule_version: str | None = None
+
+
+@dataclass(frozen=True)
 class DecisionRecord:
     id: str
     endpoint: str
@@ -79,6 +92,7 @@ class DecisionRecord:
     hook: str | None = None
     hook_instance: str | None = None
     service_id: str | None = None
+    cards: tuple[CardShown, ...] = ()
 
 
 def normalised_sha256(document: Any) -> str:
@@ -123,6 +137,7 @@ class AuditStore:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._insert_decision = insert(cast(Table, DecisionRow.__table__))
         self._insert_rules = insert(cast(Table, DecisionRuleRow.__table__))
+        self._insert_cards = insert(cast(Table, DecisionCardRow.__table__))
         # SQLite has one writer at a time and its busy handler sleeps in growing steps (1, 2, 5, 10 ms
         # ...) while it waits, which is where the latency tails under load came from; queueing this
         # process's writers on a lock instead leaves only other processes to wait on the file lock.
@@ -183,6 +198,20 @@ class AuditStore:
             {"decision_id": rec.id, "rule_id": rid, "rule_version": ver, "created_at": now}
             for rid, ver in fired.items()
         ]
+        card_rows = [
+            {
+                "card_uuid": c.uuid,
+                "decision_id": rec.id,
+                "created_at": now,
+                "rule_id": c.rule_id,
+                "rule_version": c.rule_version,
+                "severity": c.severity,
+                "topic": c.topic,
+                "has_suggestion": c.has_suggestion,
+                "ruleset_version": rec.ruleset_version,
+            }
+            for c in rec.cards
+        ]
         try:
             # Core statements, not the ORM unit of work: one INSERT and one executemany in one
             # transaction cost under half the CPU, and the audit write is the largest part of a request.
@@ -190,6 +219,8 @@ class AuditStore:
                 conn.execute(self._insert_decision, decision)
                 if rule_rows:
                     conn.execute(self._insert_rules, rule_rows)
+                if card_rows:
+                    conn.execute(self._insert_cards, card_rows)
         except _WRITE_ERRORS as exc:
             metrics.AUDIT_FAILURES.labels("decision").inc()
             log.error(
@@ -200,6 +231,8 @@ class AuditStore:
         elapsed = time.perf_counter() - started
         metrics.AUDIT_WRITE_SECONDS.labels("decision").observe(elapsed)
         metrics.observe_decision(rec.endpoint, fired, rec.response)
+        for c in rec.cards:
+            metrics.CARD_OUTCOMES.labels(c.rule_id or "", c.severity, "shown").inc()
         bind(decision_id=rec.id)
         log.info(
             "decision recorded",
@@ -250,7 +283,36 @@ class AuditStore:
             metrics.AUDIT_FAILURES.labels("feedback").inc()
             raise AuditError(f"feedback write failed: {type(exc).__name__}") from exc
         metrics.AUDIT_WRITE_SECONDS.labels("feedback").observe(time.perf_counter() - started)
+        if stored:
+            self._count_outcome(natural["card"], natural["outcome"])
         return stored
+
+    def _count_outcome(self, card_uuid: str, outcome: str) -> None:
+        """The live counter of accepted/overridden cards; a lookup failure never fails the feedback."""
+        stmt = select(DecisionCardRow.rule_id, DecisionCardRow.severity).where(DecisionCardRow.card_uuid == card_uuid)
+        try:
+            with self.engine.connect() as conn:
+                row = conn.execute(stmt).first()
+        except SQLAlchemyError:
+            return
+        rule_id, severity = (row[0] or "", row[1]) if row is not None else ("", "unknown")
+        metrics.CARD_OUTCOMES.labels(rule_id, severity, outcome).inc()
+
+    def cards_of(self, decision_id: str) -> list[dict[str, Any]]:
+        """The cards a decision showed, with their rules, as stored for analytics."""
+        stmt = select(DecisionCardRow).where(DecisionCardRow.decision_id == decision_id)
+        with Session(self.engine) as session:
+            return [
+                {
+                    "card_uuid": r.card_uuid,
+                    "rule_id": r.rule_id,
+                    "rule_version": r.rule_version,
+                    "severity": r.severity,
+                    "topic": r.topic,
+                    "has_suggestion": r.has_suggestion,
+                }
+                for r in session.scalars(stmt)
+            ]
 
     # ---- reads ------------------------------------------------------------------------------
 

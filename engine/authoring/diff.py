@@ -146,7 +146,8 @@ def dose_summary(doses: list[PatientChange]) -> dict[str, int]:
     }
 
 
-def _advise(engine: Engine, req: EvaluateRequest) -> Advice:
+def advise(engine: Engine, req: EvaluateRequest) -> Advice:
+    """The comparable parts of ``engine``'s answer, or the error it raised (also for ``audit replay``)."""
     try:
         return Advice.of(engine.evaluate(req, decision_id="diff"))
     except CdsRulesError as exc:
@@ -197,11 +198,15 @@ def _one(report: DiffReport, engines: tuple[Engine, Engine], n: int, text: str) 
         report.invalid.append({"line": n, "error": str(exc)})
         return
     report.patients += 1
-    old, new = (_advise(e, req) for e in engines)
+    old, new = (advise(e, req) for e in engines)
     pid = doc.get("id") if isinstance(doc.get("id"), str) else None
     change = compare(n, pid, req.drug.name or req.drug.rxcui or "?", old, new)
-    if change is None:
-        return
+    if change is not None:
+        tally(report, change, old, new)
+
+
+def tally(report: DiffReport, change: PatientChange, old: Advice, new: Advice) -> None:
+    """Add one changed patient to the report and to its per-rule counts."""
     report.changes.append(change)
     tally = report.per_rule
     for rid in change.fires_added:

@@ -132,7 +132,13 @@ def finding_card(ev: Evaluated, f: Finding, profile: FhirProfile, suggestion: Su
     if suggestion is not None:
         detail += f"\n\n**Suggested:** {md(suggestion.label)}"
     source = _source(list(f.sources), "cdsrules rule pack", f.category)
-    return _card(summary(ev.target.ingredient, f.summary), f.severity, detail, source, suggestion)
+    card = _card(summary(ev.target.ingredient, f.summary), f.severity, detail, source, suggestion)
+    card._rule = (f.rule_id, _version(ev, f.rule_id)) if f.rule_id else None
+    return card
+
+
+def _version(ev: Evaluated, rule_id: str) -> str:
+    return next((t.version for t in ev.response.trace if t.rule_id == rule_id), "")
 
 
 def _json_copy(value: Any) -> Any:
@@ -187,7 +193,9 @@ def dose_card(ev: Evaluated, dose: DoseSuggestion, profile: FhirProfile, pack: C
     rules = [pack.rules[r] for r in dose.rule_ids if r in pack.rules]
     sources = [s for r in rules for s in r.rule.sources]
     text = f"{dose_words(drug, dose).capitalize()} to start; max {dose.max_daily_mg:g} mg/day for this patient"
-    return _card(summary(drug, text), "info", detail, _source(sources, "cdsrules rule pack", "dosing"), suggestion)
+    card = _card(summary(drug, text), "info", detail, _source(sources, "cdsrules rule pack", "dosing"), suggestion)
+    card._rule = (dose.rule_ids[0], _version(ev, dose.rule_ids[0])) if dose.rule_ids else None
+    return card
 
 
 def gaps_card(gaps: list[str], notes: list[str], pack_version: str) -> Card:

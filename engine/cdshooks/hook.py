@@ -10,7 +10,7 @@ with the engine lease and the audit record, which is written before anything is 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
@@ -51,6 +51,7 @@ class HookAnswer:
     evaluated: list[Evaluated]
     notes: list[str]
     ruleset: RulesetRef
+    card_rules: dict[str, tuple[str, str] | None] = field(default_factory=dict)  # card uuid -> (rule, version)
 
     @property
     def cards(self) -> int:
@@ -116,7 +117,8 @@ def answer(
     notes.extend(the_plan.notes)
     evaluated = evaluate(the_plan.targets, engine, decision_id)
     cards = build_cards(evaluated, profile, engine.pack, prefetch.unavailable(), notes, the_plan.unidentified)
-    return HookAnswer(CdsResponse(cards=cards).wire(), evaluated, notes, engine.ruleset_ref)
+    rules = {c.uuid: c._rule for c in cards}
+    return HookAnswer(CdsResponse(cards=cards).wire(), evaluated, notes, engine.ruleset_ref, rules)
 
 
 def parse_feedback(body: Any) -> FeedbackRequest:

@@ -15,7 +15,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 HOOKS = ("patient-view", "order-select", "order-sign")
 
@@ -180,6 +189,9 @@ class Card(_Strict):
     suggestions: list[Suggestion] | None = Field(default=None, min_length=1)
     selectionBehavior: Literal["at-most-one", "any"] | None = None
     overrideReasons: list[Coding] | None = Field(default=None, min_length=1)
+    # the rule (id, version) behind the card, never sent: the audit log keeps it so feedback on the
+    # card can be counted against the rule (override analytics)
+    _rule: tuple[str, str] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _spec_invariants(self) -> Card:

@@ -49,6 +49,11 @@ DECISIONS = Counter("cdsrules_decisions", "Decisions recorded in the audit log."
 CARDS = Counter(
     "cdsrules_cards", "Findings and CDS Hooks cards returned, by category and severity.", ["category", "severity"]
 )
+CARD_OUTCOMES = Counter(
+    "cdsrules_card_outcomes",
+    "CDS Hooks cards shown, and feedback on them (accepted, overridden), by rule id and severity.",
+    ["rule_id", "severity", "outcome"],
+)
 RULES_FIRED = Counter("cdsrules_rules_fired", "Rule firings in recorded decisions.", ["rule_id"])
 AUDIT_FAILURES = Counter(
     "cdsrules_audit_write_failures",

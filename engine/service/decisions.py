@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from engine.audit.store import AuditStore, DecisionRecord
+from engine.audit.store import AuditStore, CardShown, DecisionRecord
 from engine.cdshooks.discovery import Service
 from engine.cdshooks.hook import HookAnswer, answer
 from engine.cdshooks.models import FeedbackItem, HookRequest, PatientViewContext
@@ -123,4 +123,17 @@ def _hook_record(
         hook=req.hook,
         hook_instance=req.hookInstance,
         service_id=service.id,
+        cards=tuple(_shown(c, got.card_rules.get(str(c["uuid"]))) for c in got.response["cards"]),
+    )
+
+
+def _shown(card: dict[str, Any], rule: tuple[str, str] | None) -> CardShown:
+    topic = (card.get("source") or {}).get("topic") or {}
+    return CardShown(
+        uuid=str(card["uuid"]),
+        severity=str(card["indicator"]),
+        topic=str(topic.get("code", "card")),
+        has_suggestion=bool(card.get("suggestions")),
+        rule_id=rule[0] if rule else None,
+        rule_version=rule[1] if rule else None,
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -64,8 +65,11 @@ def _now() -> str:
 
 
 class Reloader:
-    def __init__(self, registry: EngineRegistry, prepared: Prepared) -> None:
+    def __init__(
+        self, registry: EngineRegistry, prepared: Prepared, on_serve: Callable[[Prepared], None] | None = None
+    ) -> None:
         self.registry = registry
+        self.on_serve = on_serve  # e.g. the pack archive: told of every pack that starts serving
         self.root = prepared.root
         self.serving = prepared  # the gate's result for the pack being served (warnings, timings)
         self.loaded_at = _now()
@@ -90,6 +94,8 @@ class Reloader:
             self._tried = result.digest
             self.registry.swap(result.engine)
             self.serving = result
+            if self.on_serve is not None:
+                self.on_serve(result)
             self.loaded_at = _now()
             log_prepared(result, "loaded")
             new = result.digest

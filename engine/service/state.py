@@ -7,8 +7,10 @@ serving engine without a lease, for metadata only (version, digest, drugs, termi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from engine.audit.pack_archive import PackArchive
 from engine.audit.store import AuditStore
 from engine.pipeline import Prepared, log_prepared, prepare_or_raise
 from engine.runtime.engine import Engine
@@ -69,14 +71,24 @@ def verifier_for(settings: Settings) -> JwtVerifier | None:
 def state_from(settings: Settings, prepared: Prepared, audit: AuditStore) -> AppState:
     """Assemble a state from a prepared pack and an open store (tests share one prepared pack)."""
     registry = EngineRegistry(prepared.engine)
+    on_serve = _archiver(PackArchive(settings.pack_archive_dir)) if settings.pack_archive_dir else None
+    if on_serve is not None:
+        on_serve(prepared)
     return AppState(
         settings=settings,
         rules=registry,
         audit=audit,
-        reloader=Reloader(registry, prepared),
+        reloader=Reloader(registry, prepared, on_serve),
         decider=Decider(registry, audit),
         verifier=verifier_for(settings),
     )
+
+
+def _archiver(archive: PackArchive) -> Callable[[Prepared], None]:
+    def keep(p: Prepared) -> None:
+        archive.keep_quietly(p.root, p.pack.digest)
+
+    return keep
 
 
 def build_state(settings: Settings, *, migrate: bool = True) -> AppState:

@@ -45,6 +45,7 @@ def test_broken_store_gives_503_not_advice(api: TestClient, db_url: str) -> None
 def test_missing_database_tables_fail_readiness_and_requests(api: TestClient, db_url: str) -> None:
     assert api.get("/readyz").status_code == 200
     _drop(db_url, "decision_rules")
+    _drop(db_url, "decision_cards")  # it, too, points at decisions
     _drop(db_url, "decisions")
     ready = api.get("/readyz")
     assert ready.status_code == 503

@@ -133,6 +133,8 @@ def _subclasses(cls: type) -> set[str]:
 def test_the_error_family_docstring_matches_the_classes() -> None:
     for module in (
         "engine.audit.store",
+        "engine.audit.pack_archive",
+        "engine.audit.replay",
         "engine.service.safety",
         "engine.harness.fhir_import",
         "engine.runtime.engine",
