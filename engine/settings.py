@@ -76,6 +76,14 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list, description="Browser origins allowed by CORS.")
     fhir_timeout_s: float = Field(default=2.0, gt=0, description="Timeout of one FHIR read when prefetch is absent.")
     fhir_budget_s: float = Field(default=4.0, gt=0, description="Time for all FHIR reads of one CDS Hooks call.")
+    cds_discovery: Literal["per-hook", "shared"] = Field(
+        default="per-hook",
+        description=(
+            "CDS Hooks discovery: 'per-hook' lists each hook under its own service id (id-keyed clients such as "
+            "the HL7 sandbox); 'shared' lists a multi-hook service once per hook under one id (CDS Hooks 2.0 "
+            "Discovery allows it). Both id forms are callable in either mode."
+        ),
+    )
 
     @field_validator("jwt_algorithms")
     @classmethod
