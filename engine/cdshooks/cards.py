@@ -16,6 +16,7 @@ from typing import Any
 from engine.cdshooks.models import Action, Card, Coding, Source, Suggestion
 from engine.cdshooks.plan import Evaluated
 from engine.compiler.model import CompiledPack
+from engine.fhir.medications import MedOrder
 from engine.fhir.profile import FhirProfile
 from engine.fhir.values import UCUM, as_list, obj
 from engine.runtime.outcome import DOSE_RANGE_RULE
@@ -201,6 +202,18 @@ def gaps_card(gaps: list[str], notes: list[str], pack_version: str) -> Card:
     return _card(summary("", f"Not checked: {short}"), "info", detail, source, None)
 
 
+def route_card(order: MedOrder, ingredient: str, pack_version: str) -> Card:
+    """The one answer for a covered drug given by another route: no oral dose, no suggestion."""
+    route = order.route or "not oral"
+    detail = (
+        f"{md(order.label)}{f' ({md(order.ref)})' if order.ref else ''} is given by the {md(route)} route. "
+        f"These rules cover oral {md(ingredient)} only, so no dose, renal or interaction advice was given "
+        "for this order; check it against the product's own labelling."
+    )
+    source = Source(label=f"cdsrules rule pack {pack_version}", topic=_topic("not-checked"))
+    return _card(summary(ingredient, f"not covered by these rules: route {route}"), "info", detail, source, None)
+
+
 def build_cards(
     evaluated: list[Evaluated],
     profile: FhirProfile,
@@ -208,9 +221,10 @@ def build_cards(
     unavailable: list[str],
     notes: list[str],
     unchecked_orders: list[str],
+    other_route: list[tuple[MedOrder, str]] | None = None,
 ) -> list[Card]:
     """All cards of one call; data gaps are reported when something was evaluated or an order was not."""
-    cards: list[Card] = []
+    cards: list[Card] = [route_card(o, ing, pack.version) for o, ing in other_route or []]
     gaps = list(unchecked_orders) + list(unavailable)
     for ev in evaluated:
         t, resp = ev.target, ev.response

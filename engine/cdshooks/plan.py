@@ -4,6 +4,9 @@
   the other drafts of the session count as co-medications (a second relaxant is duplicate therapy).
 - order-sign: every draft order of a covered drug is evaluated, with the dose the prescriber wrote,
   against this patient's maximum; the other drafts are co-medications.
+- any hook: an order of a covered drug by another route than oral (intrathecal baclofen, a
+  transdermal patch) is not evaluated at all; it gets one "not covered by these rules" card, since
+  the pack's doses and suggestions are oral ones.
 - patient-view: each active prescription of a covered drug is reviewed as if started today, with
   its current dose and the *other* active medications (never the drug's own order).
 
@@ -47,6 +50,7 @@ class Plan:
     targets: list[Target] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     unidentified: list[str] = field(default_factory=list)  # orders whose drug nothing names
+    other_route: list[tuple[MedOrder, str]] = field(default_factory=list)  # covered drug, non-oral: not evaluated
 
 
 def ingredient(order: MedOrder, engine: Engine, notes: list[str]) -> str | None:
@@ -91,7 +95,9 @@ def plan(hook: str, selections: list[str], profile: FhirProfile, drafts: list[Me
     if hook == "patient-view":
         for order in active:
             ing = ingredient(order, engine, out.notes)
-            if ing is not None:
+            if ing is not None and order.route is not None:
+                out.other_route.append((order, ing))
+            elif ing is not None:
                 out.targets.append(
                     Target(order, ing, "review", _request(profile, ing, _others(active, order), order.ordered))
                 )
@@ -108,6 +114,9 @@ def plan(hook: str, selections: list[str], profile: FhirProfile, drafts: list[Me
         if ing is None:
             not_covered.append(order)
             continue
+        if order.route is not None:  # the pack's doses are oral: no oral advice for another route
+            out.other_route.append((order, ing))
+            continue
         comeds = _others(active, order) + _others(drafts, order)
         dose = order.ordered if purpose == "sign" else None
         out.targets.append(Target(order, ing, purpose, _request(profile, ing, comeds, dose)))
@@ -116,7 +125,7 @@ def plan(hook: str, selections: list[str], profile: FhirProfile, drafts: list[Me
     if not_covered:
         for order in active:
             ing = ingredient(order, engine, [])
-            if ing is None or ing in ordered_now:
+            if ing is None or ing in ordered_now or order.route is not None:
                 continue
             pending = [d for d in drafts if d not in not_covered]
             before = _others(active, order) + pending

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from engine.fhir.bundle import ReferenceIndex
+from engine.fhir.route import non_oral_route
 from engine.fhir.values import RXNORM, as_list, codes_in, concept_text, number, obj, status, text, unit_of
 from schemas.api import DrugRef, OrderedDose
 
@@ -59,6 +60,7 @@ class MedOrder:
     label: str
     ordered: OrderedDose | None
     dose_note: str | None  # why ``ordered`` is None when a dose was (or was not) written
+    route: str | None = None  # a non-oral route or dose form ("intrathecal"); None: oral
 
 
 def _medication_concept(mr: dict[str, Any], index: ReferenceIndex) -> tuple[Any, str | None, dict[str, Any] | None]:
@@ -192,4 +194,5 @@ def med_order(mr: dict[str, Any], index: ReferenceIndex | None = None) -> MedOrd
         label=label,
         ordered=dose,
         dose_note=note,
+        route=non_oral_route(mr, medication, name),
     )
