@@ -42,3 +42,53 @@ def test_w1_intrathecal_order_gets_no_oral_advice(client: httpx.Client) -> None:
     assert "not covered by these rules: route intrathecal" in card["summary"]
     assert "suggestions" not in card
     assert " mg " not in card["summary"]
+
+
+def _summaries(got: list[dict[str, Any]]) -> str:
+    return " | ".join(c["summary"] for c in got)
+
+
+def test_w2_the_highest_dosage_step_is_checked(client: httpx.Client) -> None:
+    got = cards(client, "W2-second-dosage-sequence-not-checked.json")
+    assert "Ordered 105 mg/day of baclofen is above the labelled maximum of 80 mg/day" in _summaries(got)
+
+
+def test_s3a_vendor_timing_code_tid_is_read(client: httpx.Client) -> None:
+    got = cards(client, "S3a-timing-code-text-TID-not-read.json")
+    assert "Ordered 60 mg/day" in _summaries(got)
+    assert "Not checked: dose range" not in _summaries(got)
+
+
+def test_s3b_time_of_day_counts_three_doses(client: httpx.Client) -> None:
+    got = cards(client, "S3b-timeOfDay-not-read-overdose-missed.json")
+    assert "Ordered 90 mg/day of baclofen is above the labelled maximum of 80 mg/day" in _summaries(got)
+
+
+def test_w3a_egfr_below_30_is_severe(client: httpx.Client) -> None:
+    got = cards(client, "W3a-egfr-less-than-30.json")
+    assert "Severe renal impairment" in _summaries(got)
+    assert "max 26.5 mg/day" in _summaries(got)
+    assert any("treated as below 30" in c["detail"] for c in got)
+
+
+def test_w3b_egfr_below_60_at_78_gets_beers(client: httpx.Client) -> None:
+    got = cards(client, "W3b-egfr-less-than-60-older.json")
+    assert got[0]["indicator"] == "critical" and "Beers" in got[0]["summary"]
+
+
+def test_s4_unit_coded_in_snomed_is_read_from_its_text(client: httpx.Client) -> None:
+    got = cards(client, "S4-unit-coded-in-snomed.json")
+    assert "No creatinine or eGFR" not in _summaries(got)
+    assert any("122 µmol/L" in c["detail"] for c in got)
+
+
+def test_w8_egfr_under_mdrd_code_48642_3(client: httpx.Client) -> None:
+    got = cards(client, "W8-egfr-48642-3-older-no-creatinine.json")
+    assert got[0]["indicator"] == "critical" and "Beers" in got[0]["summary"]
+    assert "Severe renal impairment" in _summaries(got)
+
+
+def test_w8b_egfr_in_a_component(client: httpx.Client) -> None:
+    got = cards(client, "W8b-egfr-in-components-f205.json")
+    assert "Mild renal impairment" in _summaries(got)
+    assert any("eGFR 60" in c["detail"] for c in got)
