@@ -192,14 +192,21 @@ def dose_card(ev: Evaluated, dose: DoseSuggestion, profile: FhirProfile, pack: C
 
 
 def gaps_card(gaps: list[str], notes: list[str], pack_version: str) -> Card:
+    """What was not checked, and every note on the data that changes how complete the answer is."""
     labels = [g.split(":")[0].split(" (")[0] for g in gaps]
     short = ", ".join(dict.fromkeys(labels))  # "renal function (eGFR): …" and "renal function (baclofen)" once
-    detail = "These checks were not done, so their absence from the cards is not reassurance:\n\n"
-    detail += "\n".join(f"- {md(g)}" for g in gaps)
+    detail = ""
+    if gaps:
+        detail = "These checks were not done, so their absence from the cards is not reassurance:\n\n"
+        detail += "\n".join(f"- {md(g)}" for g in gaps)
     if notes:
-        detail += "\n\n**Data notes**\n\n" + "\n".join(f"- {md(n)}" for n in notes)
+        detail += ("\n\n" if detail else "") + "**Data notes**\n\n" + "\n".join(f"- {md(n)}" for n in notes)
     source = Source(label=f"cdsrules rule pack {pack_version}", topic=_topic("not-checked"))
-    return _card(summary("", f"Not checked: {short}"), "info", detail, source, None)
+    if gaps:
+        text = f"Not checked: {short}"
+    else:
+        text = f"Note: {notes[0]}" if len(notes) == 1 else f"{len(notes)} notes on the data read (see detail)"
+    return _card(summary("", text), "info", detail, source, None)
 
 
 def route_card(order: MedOrder, ingredient: str, pack_version: str) -> Card:
@@ -245,7 +252,7 @@ def build_cards(
             cards.append(dose_card(ev, resp.dose, profile, pack, why))
         if t.purpose in ("sign", "review") and t.order.ordered is None and not dose_range:
             gaps.append(f"dose range ({t.ingredient}: {t.order.dose_note})")
-    if gaps and (evaluated or unchecked_orders):
+    if (gaps or notes) and (evaluated or unchecked_orders or notes):
         cards.append(gaps_card(sorted(set(gaps), key=gaps.index), notes, pack.version))
     cards.sort(key=lambda c: -SEVERITY_RANK[c.indicator])
     return cards

@@ -104,8 +104,6 @@ def answer(
     merged = Unpacked(resources=prefetch.resources(), full_urls=prefetch.full_urls())
     profile = build_profile(merged)
     notes = [*profile.notes, *prefetch.remarks()]
-    if profile.patient_id and profile.patient_id != ctx.patientId:
-        notes.append(f"Patient resource id {profile.patient_id!r} differs from context.patientId {ctx.patientId!r}")
     drafts = []
     if isinstance(ctx, OrderSignContext):
         found = unpack(ctx.draftOrders)

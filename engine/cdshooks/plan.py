@@ -111,6 +111,9 @@ def plan(hook: str, selections: list[str], profile: FhirProfile, drafts: list[Me
             out.unidentified.append(f"drug of {order.ref or 'a MedicationRequest'}: no code or name to identify it")
             continue
         ing = ingredient(order, engine, out.notes)
+        if ing is None and not engine.pack.terminology.resolve_drug(order.drug):
+            # nothing in the terminology knows this code or name: say so, never an empty answer
+            out.unidentified.append(f"drug of {order.label}{f' ({order.ref})' if order.ref else ''}: not recognised")
         if ing is None:
             not_covered.append(order)
             continue

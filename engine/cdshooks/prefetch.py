@@ -118,12 +118,67 @@ async def resolve(
             keys[key] = _from_fetch(key, got)
     result = PrefetchResult({k: keys[k] for k in templates})
     _require_patient(result, patient_id)
+    _drop_other_patients(result, patient_id)
     return result
+
+
+_SUBJECT_FIELDS = ("subject", "patient")
+
+
+def _other_patient(resource: dict[str, Any], patient_id: str) -> str | None:
+    """The reference when ``resource`` is about another patient than ``patient_id``, else None.
+
+    Only a literal ``Patient/<id>`` reference (relative or absolute) can be compared; a bundle-local
+    ``urn:uuid:`` reference is left as it is, since nothing here says it is someone else.
+    """
+    for name in _SUBJECT_FIELDS:
+        ref = resource.get(name)
+        target = ref.get("reference") if isinstance(ref, dict) else None
+        if not isinstance(target, str) or "Patient/" not in target:
+            continue
+        rid = target.rsplit("Patient/", 1)[1].split("/_history", 1)[0]
+        if rid and rid != patient_id:
+            return target
+    return None
+
+
+def _drop_other_patients(result: PrefetchResult, patient_id: str) -> None:
+    """Leave out every resource whose subject names another patient, saying so on the key."""
+    for kd in result.keys.values():
+        if kd.key == "patient":
+            continue
+        kept, dropped = [], []
+        for r in kd.found.resources:
+            other = _other_patient(r, patient_id)
+            (dropped if other else kept).append((r, other))
+        if not dropped:
+            continue
+        kd.found = Unpacked(resources=[r for r, _ in kept], full_urls=kd.found.full_urls, outcomes=kd.found.outcomes)
+        refs = ", ".join(sorted({str(o) for _, o in dropped}))
+        what = ", ".join(f"{r.get('resourceType')}/{r.get('id')}" for r, _ in dropped[:3])
+        kd.note = "; ".join(
+            n for n in (kd.note, f"left out {len(dropped)} resource(s) ({what}) about {refs}, not Patient/{patient_id}") if n
+        )
+        if not kept and kd.state in ("provided", "fetched"):
+            kd.state = "unavailable"
 
 
 def _require_patient(result: PrefetchResult, patient_id: str) -> None:
     kd = result.keys.get("patient")
     if kd is not None and kd.found.of_type("Patient"):
+        got = kd.found.of_type("Patient")[0].get("id")
+        if isinstance(got, str) and got and got != patient_id:
+            raise CdsHooksError(
+                412,
+                [
+                    Issue(
+                        "prefetch.patient",
+                        f"the Patient resource is Patient/{got}, but context.patientId is {patient_id!r}: "
+                        "the prefetch is for another patient",
+                        "conflict",
+                    )
+                ],
+            )
         return
     if kd is None:
         why = "no patient prefetch template"

@@ -92,3 +92,34 @@ def test_w8b_egfr_in_a_component(client: httpx.Client) -> None:
     got = cards(client, "W8b-egfr-in-components-f205.json")
     assert "Mild renal impairment" in _summaries(got)
     assert any("eGFR 60" in c["detail"] for c in got)
+
+
+def test_w4_prefetch_for_another_patient_is_412(client: httpx.Client) -> None:
+    resp = answer(client, "W4-patientId-mismatch-accepted.json")
+    assert resp.status_code == 412
+    outcome = resp.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    (issue,) = outcome["issue"]
+    assert issue["expression"] == ["prefetch.patient"]
+    assert "Patient/p1" in issue["diagnostics"] and "'p2'" in issue["diagnostics"]
+
+
+def test_w4_a_resource_about_another_patient_is_left_out_visibly(client: httpx.Client) -> None:
+    body = report("W4-patientId-mismatch-accepted.json")
+    body["prefetch"]["patient"]["id"] = "p2"  # the Patient now matches; the eGFR is still p1's
+    got = cards_of(client.post("/cds-services/muscle-relaxant-dosing-order-select", json=body))
+    check_card_invariants(got)
+    details = " ".join(c["detail"] for c in got)
+    assert "Patient/p1" in details and "left out" in details
+    assert "eGFR 90" not in details
+
+
+def test_s7_selection_not_in_draft_orders_is_visible(client: httpx.Client) -> None:
+    got = cards(client, "S7-selection-not-in-draftOrders-silent.json")
+    assert any("MedicationRequest/typo" in c["summary"] for c in got)
+
+
+def test_s1_an_rxnorm_code_reaches_the_engine_and_is_never_silent(client: httpx.Client) -> None:
+    got = cards(client, "S1-product-code-only-silent.json")
+    assert got, "an order of a product code gets an answer"
+    assert "197446" in " ".join(c["summary"] + c["detail"] for c in got)
