@@ -43,6 +43,9 @@ MISSING_WORDS = {
     "pregnancy-status": "pregnancy status",
     "breastfeeding-status": "breastfeeding status",
 }
+# unrecognised entries that leave a check incomplete; conditions are left out, as most problem-list
+# entries have nothing to do with these drugs and would bury the rest
+_FIELD_WORDS = {"co_medications": "medications", "allergies": "drug allergies"}
 _MD_SPECIAL = "\\`*_[]<>|#"
 _MD_CHARS = frozenset(_MD_SPECIAL)
 _MD_ESCAPES = str.maketrans({c: "\\" + c for c in _MD_SPECIAL})
@@ -245,6 +248,9 @@ def build_cards(
         if t.purpose == "new-order":
             continue
         gaps.extend(f"{MISSING_WORDS.get(m, m)} (needed for {t.ingredient})" for m in resp.missing_data)
+        gaps.extend(
+            f"{_FIELD_WORDS[u.field]} not recognised ({u.value})" for u in resp.unrecognized if u.field in _FIELD_WORDS
+        )
         if resp.dose is not None and t.purpose == "select":
             cards.append(dose_card(ev, resp.dose, profile, pack, "Suggested starting dose for the selected order."))
         elif resp.dose is not None and t.purpose == "sign" and t.order.ordered is None:

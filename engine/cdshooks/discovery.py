@@ -46,6 +46,7 @@ PREFETCH: dict[str, str] = {
     "pregnancy": _latest((PREGNANCY_STATUS_CODE,)),
     "conditions": f"Condition?patient={PATIENT_TOKEN}&clinical-status=active",
     "medications": f"MedicationRequest?patient={PATIENT_TOKEN}&status=active",
+    "statements": f"MedicationStatement?patient={PATIENT_TOKEN}&status=active,intended,on-hold",
     "allergies": f"AllergyIntolerance?patient={PATIENT_TOKEN}&clinical-status=active",
 }
 
@@ -59,6 +60,7 @@ CHECKS_NEEDING: dict[str, str] = {
     "pregnancy": "pregnancy status",
     "conditions": "disease cautions (problem list)",
     "medications": "interactions and duplicate therapy with the medication list",
+    "statements": "interactions with medications the patient reports taking (MedicationStatement)",
     "allergies": "allergies",
 }
 

@@ -67,7 +67,7 @@ def ingredient(order: MedOrder, engine: Engine, notes: list[str]) -> str | None:
 
 
 def _request(profile: FhirProfile, ing: str, comeds: list[MedOrder], dose: OrderedDose | None) -> EvaluateRequest:
-    refs: list[DrugRef] = [m.drug for m in comeds if m.drug is not None][:MAX_MEDICATIONS]
+    refs: list[DrugRef] = [r for m in comeds for r in m.refs()][:MAX_MEDICATIONS]
     patient = profile.patient.model_copy(update={"co_medications": refs})
     return EvaluateRequest(patient=patient, drug=DrugOrder(name=ing, action="start", ordered_dose=dose))
 

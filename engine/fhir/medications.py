@@ -23,6 +23,11 @@ from engine.fhir.values import RXNORM, as_list, codes_in, concept_text, number, 
 from schemas.api import DrugRef, OrderedDose
 
 ACTIVE_STATUSES = frozenset({"active"})
+# MedicationStatement (R4 medication-statement-status): what the patient takes, intends to take or
+# has paused counts as a co-medication; stopped, completed, not-taken and entered-in-error do not.
+STATEMENT_STATUSES = frozenset({"active", "intended", "on-hold"})
+NDC = "http://hl7.org/fhir/sid/ndc"
+_NDC_FORM = re.compile(r"^[0-9]{4,5}-?[0-9]{3,4}-?[0-9]{1,2}$")
 DRAFT_STATUSES = frozenset({"draft"})
 
 _MASS_TO_MG = {"mg": 1.0, "g": 1000.0, "ug": 0.001, "mcg": 0.001}
@@ -61,6 +66,11 @@ class MedOrder:
     ordered: OrderedDose | None
     dose_note: str | None  # why ``ordered`` is None when a dose was (or was not) written
     route: str | None = None  # a non-oral route or dose form ("intrathecal"); None: oral
+    ingredients: tuple[DrugRef, ...] = ()  # Medication.ingredient items, each a drug of its own
+
+    def refs(self) -> list[DrugRef]:
+        """Every drug this order puts in the patient: the product and each listed ingredient."""
+        return ([self.drug] if self.drug is not None else []) + list(self.ingredients)
 
 
 def _medication_concept(mr: dict[str, Any], index: ReferenceIndex) -> tuple[Any, str | None, dict[str, Any] | None]:
@@ -268,26 +278,48 @@ def ordered_dose(dosages: Any, label: str | None, strength: Strength | None) -> 
     return dose, "; ".join(dict.fromkeys(notes)) or None
 
 
+def _drug_ref(concept: Any, display: str | None = None) -> DrugRef | None:
+    rx_codes = [c for c in codes_in(concept, RXNORM) if re.fullmatch(r"[0-9]{1,9}", c)]
+    ndcs = [c for c in codes_in(concept, NDC) if _NDC_FORM.match(c)]
+    name = concept_text(concept) or display
+    if not (name or rx_codes or ndcs):
+        return None
+    return DrugRef(name=name, rxcui=rx_codes[0] if rx_codes else None, ndc=ndcs[0] if ndcs else None)
+
+
+def _ingredients(medication: dict[str, Any] | None) -> tuple[DrugRef, ...]:
+    """Medication.ingredient[].itemCodeableConcept (R4) or item.concept (R5), each as a drug."""
+    out: list[DrugRef] = []
+    for i in as_list(obj(medication).get("ingredient")):
+        item = obj(i).get("itemCodeableConcept") or obj(obj(i).get("item")).get("concept")
+        ref = _drug_ref(item)
+        if ref is not None:
+            out.append(ref)
+    return tuple(out) if len(out) > 1 else ()  # one ingredient is the product itself
+
+
 def med_order(mr: dict[str, Any], index: ReferenceIndex | None = None) -> MedOrder:
-    """Read one MedicationRequest (R4, or STU3 with the same fields)."""
+    """Read one MedicationRequest or MedicationStatement (R4, or STU3 with the same fields)."""
     index = index or ReferenceIndex([])
     concept, display, medication = _medication_concept(mr, index)
+    drug = _drug_ref(concept, display)
     rx_codes = [c for c in codes_in(concept, RXNORM) if re.fullmatch(r"[0-9]{1,9}", c)]
+    ndcs = [c for c in codes_in(concept, NDC) if _NDC_FORM.match(c)]
     name = concept_text(concept) or display
-    drug: DrugRef | None = None
-    if name or rx_codes:
-        drug = DrugRef(name=name, rxcui=rx_codes[0] if rx_codes else None)
-    label = name or (f"RxNorm {rx_codes[0]}" if rx_codes else "unidentified medication")
+    label = name or (f"RxNorm {rx_codes[0]}" if rx_codes else f"NDC {ndcs[0]}" if ndcs else "unidentified medication")
     strength = _strength_from_medication(medication)
-    dose, note = ordered_dose(mr.get("dosageInstruction"), name, strength)
+    statement = mr.get("resourceType") == "MedicationStatement"
+    dose, note = ordered_dose(mr.get("dosage" if statement else "dosageInstruction"), name, strength)
     rid = text(mr.get("id"))
+    rtype = "MedicationStatement" if statement else "MedicationRequest"
     return MedOrder(
         resource=mr,
-        ref=f"MedicationRequest/{rid}" if rid else None,
+        ref=f"{rtype}/{rid}" if rid else None,
         status=status(mr.get("status")),
         drug=drug,
         label=label,
         ordered=dose,
         dose_note=note,
         route=non_oral_route(mr, medication, name),
+        ingredients=_ingredients(medication),
     )

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from engine.fhir.bundle import ReferenceIndex, Unpacked, unpack
-from engine.fhir.medications import ACTIVE_STATUSES, MedOrder, med_order
+from engine.fhir.medications import ACTIVE_STATUSES, STATEMENT_STATUSES, MedOrder, med_order
 from engine.fhir.observations import CodedObservations, Measurement, latest_measurement, pregnancy_status
 from engine.fhir.values import RXNORM, as_list, codes_in, codings, concept_text, obj, status, text, when
 from schemas.api import CodeableConcept, Coding, DrugRef, Patient
@@ -149,7 +149,10 @@ def build_profile(resources: Any) -> FhirProfile:
     index = ReferenceIndex(found.resources, found.full_urls)
     meds = [med_order(mr, index) for mr in found.of_type("MedicationRequest")]
     out.medications = [m for m in meds if m.status in ACTIVE_STATUSES and m.drug is not None]
-    fields["co_medications"] = _capped([m.drug for m in out.medications], MAX_MEDICATIONS, "medications", out)
+    statements = [med_order(ms, index) for ms in found.of_type("MedicationStatement")]
+    out.medications += [m for m in statements if m.status in STATEMENT_STATUSES and m.drug is not None]
+    refs_all = [r for m in out.medications for r in m.refs()]
+    fields["co_medications"] = _capped(refs_all, MAX_MEDICATIONS, "medications", out)
 
     allergies = [a for a in found.of_type("AllergyIntolerance") if _active_allergy(a)]
     refs = [r for r in (allergy_ref(a) for a in allergies) if r is not None]

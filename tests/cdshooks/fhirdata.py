@@ -113,6 +113,7 @@ def full_prefetch(
         "pregnancy": bundle(),
         "conditions": bundle(),
         "medications": bundle(*(meds or [])),
+        "statements": bundle(),
         "allergies": bundle(),
     }
     data.update(override)

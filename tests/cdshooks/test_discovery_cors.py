@@ -46,7 +46,14 @@ def test_prefetch_templates(client: httpx.Client) -> None:
         for code in ("98979-8", "62238-1", "33914-3", "2160-0", "14682-9", "29463-7", "8302-2", "82810-3"):
             assert f"http://loinc.org|{code}" in observations, code
         types = {t.split("?")[0].split("/")[0] for t in prefetch.values()}
-        assert types == {"Patient", "Observation", "Condition", "MedicationRequest", "AllergyIntolerance"}
+        assert types == {
+            "Patient",
+            "Observation",
+            "Condition",
+            "MedicationRequest",
+            "MedicationStatement",
+            "AllergyIntolerance",
+        }
         assert "status=active" in prefetch["medications"]
 
 

@@ -93,7 +93,7 @@ def test_sandbox_shaped_order_select(client: httpx.Client, fhir: StubServer) -> 
     assert f"{quantity['value']:g} mg" in dose["suggestions"][0]["label"]
     # keys the sandbox did not prefetch were read from fhirServer with the bearer token; the others were not
     fetched = {s.path.strip("/").split("/")[0] for s in fhir.seen}
-    assert fetched == {"Observation", "Condition", "AllergyIntolerance"}
+    assert fetched == {"Observation", "Condition", "AllergyIntolerance", "MedicationStatement"}
     assert all(s.headers["authorization"] == f"Bearer {TOKEN}" for s in fhir.seen)
 
 
