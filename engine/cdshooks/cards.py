@@ -16,7 +16,7 @@ from typing import Any
 from engine.cdshooks.models import Action, Card, Coding, Source, Suggestion
 from engine.cdshooks.plan import Evaluated
 from engine.compiler.model import CompiledPack
-from engine.fhir.medications import MedOrder
+from engine.fhir.medications import MedOrder, strength_from_text
 from engine.fhir.profile import FhirProfile
 from engine.fhir.values import UCUM, as_list, obj
 from engine.runtime.outcome import DOSE_RANGE_RULE
@@ -153,24 +153,54 @@ def _json_copy(value: Any) -> Any:
 
 
 def dose_update(ev: Evaluated, dose: DoseSuggestion) -> Suggestion | None:
-    """Update the draft order to the suggested start: same resource, new dosageInstruction."""
+    """Update the draft order to the suggested start, so that accepting it needs no further edit.
+
+    Same resource and id; the first dosage line keeps everything but its dose, timing and text
+    (``asNeeded*``, ``additionalInstruction``, ``patientInstruction``, ``route``, ``sequence``), later
+    lines are kept as written, and the dispense quantity and supply duration, computed for the old
+    dose, are removed so the pharmacy system recomputes them rather than dispensing the old amount.
+    """
     order = ev.target.order
     if order.ref is None:
         return None
     s = dose.start
     resource = _json_copy(order.resource)
-    old = obj(as_list(resource.get("dosageInstruction")))
-    dosage: dict[str, Any] = {
-        "text": f"{s.dose_mg:g} mg {times_words(s.times_per_day)}",
-        "timing": {"repeat": {"frequency": s.times_per_day, "period": 1, "periodUnit": "d"}},
-        "doseAndRate": [{"doseQuantity": {"value": s.dose_mg, "unit": "mg", "system": UCUM, "code": "mg"}}],
+    lines = [obj(d) for d in as_list(resource.get("dosageInstruction"))]
+    first = dict(lines[0]) if lines else {}
+    for key in ("doseAndRate", "doseQuantity", "maxDosePerPeriod", "maxDosePerAdministration"):
+        first.pop(key, None)
+    timing = obj(first.get("timing"))
+    first["timing"] = {k: v for k, v in timing.items() if k == "event"} | {
+        "repeat": {"frequency": s.times_per_day, "period": 1, "periodUnit": "d"}
     }
-    if isinstance(old.get("route"), dict):
-        dosage["route"] = old["route"]
-    resource["dosageInstruction"] = [dosage]
+    first["text"] = f"{s.dose_mg:g} mg {times_words(s.times_per_day)}" + (" as needed" if _as_needed(first) else "")
+    first["doseAndRate"] = [{"doseQuantity": {"value": s.dose_mg, "unit": "mg", "system": UCUM, "code": "mg"}}]
+    resource["dosageInstruction"] = [first, *lines[1:]]
+    # R4 requires intent (1..1); the sandbox's drafts omit it, and an update the EHR cannot store
+    # is not a suggestion it can accept. A draft being ordered is an "order".
+    resource.setdefault("intent", "order")
+    dispense = obj(resource.get("dispenseRequest"))
+    if dispense:
+        kept = {k: v for k, v in dispense.items() if k not in ("quantity", "expectedSupplyDuration")}
+        if kept:
+            resource["dispenseRequest"] = kept
+        else:
+            resource.pop("dispenseRequest")
     words = dose_words(ev.target.ingredient, dose)
-    action = Action(type="update", description=f"Change {order.ref} to {words}", resource=resource)
+    description = f"Change {order.ref} to {words}"
+    strength = strength_from_text(order.label)
+    if strength is not None and not strength.per_ml and (s.dose_mg / strength.mg * 2) % 1:
+        description += (
+            f"; {s.dose_mg:g} mg is not a whole or half {strength.mg:g} mg tablet: choose a lower strength or a liquid"
+        )
+    if dispense.get("quantity") is not None or dispense.get("expectedSupplyDuration") is not None:
+        description += "; dispense quantity removed (it was for the old dose)"
+    action = Action(type="update", description=description, resource=resource)
     return Suggestion(label=f"Use {words}", uuid=str(uuid.uuid4()), isRecommended=True, actions=[action])
+
+
+def _as_needed(dosage: dict[str, Any]) -> bool:
+    return bool(dosage.get("asNeededBoolean")) or dosage.get("asNeededCodeableConcept") is not None
 
 
 def dose_card(ev: Evaluated, dose: DoseSuggestion, profile: FhirProfile, pack: CompiledPack, why: str) -> Card:

@@ -149,3 +149,20 @@ def test_stopped_and_entered_in_error_statements_do_not_count(client: httpx.Clie
         body["prefetch"]["medications"]["entry"][0]["resource"]["status"] = status
         got = cards_of(client.post("/cds-services/muscle-relaxant-dosing-order-select", json=body))
         assert "Opioid" not in _summaries(got), status
+
+
+def test_w9_accepted_suggestion_keeps_prn_and_drops_the_old_dispense(client: httpx.Client) -> None:
+    got = cards(client, "W9-update-drops-prn-keeps-dispense.json")
+    draft = report("W9-update-drops-prn-keeps-dispense.json")["context"]["draftOrders"]["entry"][0]["resource"]
+    card = next(c for c in got if "suggestions" in c)
+    (action,) = card["suggestions"][0]["actions"]
+    resource = action["resource"]
+    first = resource["dosageInstruction"][0]
+    old = draft["dosageInstruction"][0]
+    for key in ("asNeededBoolean", "asNeededCodeableConcept", "additionalInstruction", "patientInstruction", "route"):
+        if key in old:
+            assert first[key] == old[key], key
+    assert "quantity" not in resource.get("dispenseRequest", {})
+    assert "expectedSupplyDuration" not in resource.get("dispenseRequest", {})
+    assert "dispense quantity removed" in action["description"]
+    assert "not a whole or half 10 mg tablet" in action["description"]  # 2.5 mg of a 10 mg tablet
