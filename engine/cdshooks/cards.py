@@ -242,6 +242,18 @@ def gaps_card(gaps: list[str], notes: list[str], pack_version: str) -> Card:
     return _card(summary("", text), "info", detail, source, None)
 
 
+def intolerance_card(ev: Evaluated, words: str, pack_version: str) -> Card:
+    drug = ev.target.ingredient
+    detail = (
+        f"A {md(drug)} intolerance is recorded: {md(words)}. It is not recorded as an allergy or a severe "
+        "reaction, so it is a caution, not a contraindication: discuss it with the patient and watch for "
+        "the same reaction."
+    )
+    source = Source(label=f"cdsrules rule pack {pack_version}", topic=_topic("allergy"))
+    text = f"recorded intolerance ({words.split(';')[0]}) - caution"
+    return _card(summary(drug, text), "warning", detail, source, None)
+
+
 def route_card(order: MedOrder, ingredient: str, pack_version: str) -> Card:
     """The one answer for a covered drug given by another route: no oral dose, no suggestion."""
     route = order.route or "not oral"
@@ -277,6 +289,9 @@ def build_cards(
             cards.append(finding_card(ev, f, profile, suggestion))
         if t.purpose == "new-order":
             continue
+        for ref, words in profile.intolerances:
+            if t.ingredient in pack.terminology.resolve_drug(ref):
+                cards.append(intolerance_card(ev, words, pack.version))
         gaps.extend(f"{MISSING_WORDS.get(m, m)} (needed for {t.ingredient})" for m in resp.missing_data)
         gaps.extend(
             f"{_FIELD_WORDS[u.field]} not recognised ({u.value})" for u in resp.unrecognized if u.field in _FIELD_WORDS

@@ -68,7 +68,10 @@ def ingredient(order: MedOrder, engine: Engine, notes: list[str]) -> str | None:
 
 def _request(profile: FhirProfile, ing: str, comeds: list[MedOrder], dose: OrderedDose | None) -> EvaluateRequest:
     refs: list[DrugRef] = [r for m in comeds for r in m.refs()][:MAX_MEDICATIONS]
-    patient = profile.patient.model_copy(update={"co_medications": refs})
+    # an intolerance is a caution card (cards.intolerance_card), not the allergy contraindication
+    caution = [r for r, _ in profile.intolerances]
+    allergies = [a for a in profile.patient.allergies if a not in caution]
+    patient = profile.patient.model_copy(update={"co_medications": refs, "allergies": allergies})
     return EvaluateRequest(patient=patient, drug=DrugOrder(name=ing, action="start", ordered_dose=dose))
 
 

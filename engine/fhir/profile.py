@@ -39,6 +39,9 @@ class FhirProfile:
     notes: list[str] = field(default_factory=list)
     evidence: list[str] = field(default_factory=list)  # facts used, with codes and dates
     medications: list[MedOrder] = field(default_factory=list)  # active MedicationRequests
+    # drug intolerances (type intolerance or low criticality, no severe reaction): a caution naming
+    # the reaction, not the contraindicating hypersensitivity an allergy is
+    intolerances: list[tuple[DrugRef, str]] = field(default_factory=list)
     patient_id: str | None = None
 
 
@@ -85,6 +88,31 @@ def allergy_ref(a: dict[str, Any]) -> DrugRef | None:
     if not rx and not label:
         return None
     return DrugRef(name=label, rxcui=rx[0] if rx else None)
+
+
+_ANAPHYLAXIS = {"39579001"}  # SNOMED CT 39579001 |Anaphylaxis|
+
+
+def intolerance_words(a: dict[str, Any]) -> str | None:
+    """What to say about an entry that is an intolerance rather than an allergy, or None (an allergy).
+
+    FHIR R4 AllergyIntolerance: ``type`` intolerance is "a propensity for adverse reactions ... not
+    considered immune-mediated"; ``criticality`` low is "unlikely to cause a life-threatening
+    reaction". Either one, with no severe reaction and no anaphylaxis recorded, is a caution. An
+    allergy, high or unassessable criticality, or any severe reaction stays a contraindication.
+    """
+    kind = status(a.get("type"))
+    criticality = status(a.get("criticality"))
+    reactions = [obj(r) for r in as_list(a.get("reaction"))]
+    manifest = [m for r in reactions for m in as_list(r.get("manifestation"))]
+    codes = {str(c.get("code")) for m in manifest for c in codings(m)}
+    words = [concept_text(m) or "" for m in manifest]
+    severe = any(status(r.get("severity")) == "severe" for r in reactions)
+    anaphylaxis = bool(codes & _ANAPHYLAXIS) or any("anaphyla" in w.lower() for w in words)
+    if severe or anaphylaxis or criticality == "high" or not (kind == "intolerance" or criticality == "low"):
+        return None
+    shown = ", ".join(w for w in words if w) or "reaction not recorded"
+    return f"{shown}; {kind or 'type not recorded'}, criticality {criticality or 'not recorded'}"
 
 
 def _patient_fields(p: dict[str, Any], out: FhirProfile) -> dict[str, Any]:
@@ -154,8 +182,16 @@ def build_profile(resources: Any) -> FhirProfile:
     refs_all = [r for m in out.medications for r in m.refs()]
     fields["co_medications"] = _capped(refs_all, MAX_MEDICATIONS, "medications", out)
 
-    allergies = [a for a in found.of_type("AllergyIntolerance") if _active_allergy(a)]
-    refs = [r for r in (allergy_ref(a) for a in allergies) if r is not None]
+    refs: list[DrugRef] = []
+    for a in found.of_type("AllergyIntolerance"):
+        ref = allergy_ref(a) if _active_allergy(a) else None
+        if ref is None:
+            continue
+        refs.append(ref)  # the native profile has no intolerance field: kept, the conservative side
+        caution = intolerance_words(a)
+        if caution is not None:
+            where = f"AllergyIntolerance/{a.get('id')}" if a.get("id") else "an AllergyIntolerance"
+            out.intolerances.append((ref, f"{caution} ({where})"))
     fields["allergies"] = _capped(refs, MAX_ALLERGIES, "allergies", out)
 
     out.patient = _validated(fields, out)

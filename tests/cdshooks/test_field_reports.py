@@ -166,3 +166,19 @@ def test_w9_accepted_suggestion_keeps_prn_and_drops_the_old_dispense(client: htt
     assert "expectedSupplyDuration" not in resource.get("dispenseRequest", {})
     assert "dispense quantity removed" in action["description"]
     assert "not a whole or half 10 mg tablet" in action["description"]  # 2.5 mg of a 10 mg tablet
+
+
+def test_w10_low_criticality_intolerance_is_a_caution_naming_the_reaction(client: httpx.Client) -> None:
+    got = cards(client, "W10-intolerance-called-hypersensitivity.json")
+    assert all(c["indicator"] != "critical" for c in got), _summaries(got)
+    caution = next(c for c in got if "intolerance" in c["summary"])
+    assert caution["indicator"] == "warning" and "drowsiness" in caution["summary"]
+    assert "AllergyIntolerance/a1" in caution["detail"]
+
+
+def test_w10_the_same_entry_as_a_high_criticality_allergy_contraindicates(client: httpx.Client) -> None:
+    body = report("W10-intolerance-called-hypersensitivity.json")
+    entry = body["prefetch"]["allergies"]["entry"][0]["resource"]
+    entry.update(type="allergy", criticality="high")
+    got = cards_of(client.post(f"/cds-services/muscle-relaxant-dosing-{body['hook']}", json=body))
+    assert got[0]["indicator"] == "critical" and "hypersensitivity" in got[0]["summary"].lower()
