@@ -11,6 +11,7 @@ value the API's plausibility limits reject is dropped with a note instead of fai
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 from engine.fhir.bundle import ReferenceIndex, Unpacked, unpack
 from engine.fhir.medications import ACTIVE_STATUSES, STATEMENT_STATUSES, MedOrder, med_order
 from engine.fhir.observations import CodedObservations, Measurement, latest_measurement, pregnancy_status
+from engine.fhir.pregnancy import is_pregnancy_condition, still_pregnant
 from engine.fhir.values import RXNORM, as_list, codes_in, codings, concept_text, obj, status, text, when
 from schemas.api import CodeableConcept, Coding, DrugRef, Patient
 
@@ -29,6 +31,18 @@ _DRUG_ALLERGY_CATEGORIES = {"medication", "biologic"}
 _NO_KNOWN_ALLERGY = {"716186003"}  # SNOMED CT "No known allergy" (seen in SMART sample patients)
 _LEAST_CERTAIN: tuple[str, ...] = ("pregnant", "serum_creatinine_mg_dl")
 _SEX = {"male": "male", "female": "female", "other": "other", "unknown": "unknown"}
+US_CORE_INDIVIDUAL_SEX = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-individual-sex"
+# SNOMED CT 248152002 |Female (finding)|, 248153007 |Male (finding)| (US Core individual-sex value set)
+_INDIVIDUAL_SEX = {"248152002": "female", "248153007": "male"}
+
+
+def _individual_sex(p: dict[str, Any]) -> str | None:
+    """US Core's individual-sex extension, used when ``gender`` is absent."""
+    for ext in as_list(p.get("extension")):
+        e = obj(ext)
+        if e.get("url") == US_CORE_INDIVIDUAL_SEX:
+            return _INDIVIDUAL_SEX.get(str(obj(e.get("valueCoding")).get("code")))
+    return None
 
 
 @dataclass
@@ -115,9 +129,34 @@ def intolerance_words(a: dict[str, Any]) -> str | None:
     return f"{shown}; {kind or 'type not recorded'}, criticality {criticality or 'not recorded'}"
 
 
+def _age(born: Any, now: dt.datetime) -> float | None:
+    if not isinstance(born, dt.date):
+        return None
+    return (now.date() - born).days / 365.25
+
+
+def _pregnancy_from_conditions(conditions: list[dict[str, Any]], fields: dict[str, Any], out: FhirProfile) -> list[Any]:
+    """Conditions without the stale pregnancies; a recent one sets ``pregnant`` when nothing else did."""
+    now = dt.datetime.now(dt.UTC)
+    age = _age(fields.get("birth_date"), now)
+    kept: list[dict[str, Any]] = []
+    for c in conditions:
+        if not is_pregnancy_condition(c):
+            kept.append(c)
+            continue
+        counts, why = still_pregnant(c, age, now)
+        if not counts:
+            out.notes.append(f"pregnancy status not checked from the problem list: {why}")
+            continue
+        kept.append(c)
+        out.evidence.append(why)
+        fields.setdefault("pregnant", True)
+    return kept
+
+
 def _patient_fields(p: dict[str, Any], out: FhirProfile) -> dict[str, Any]:
     fields: dict[str, Any] = {}
-    sex = _SEX.get(str(p.get("gender") or "").lower())
+    sex = _SEX.get(str(p.get("gender") or "").lower()) or _individual_sex(p)
     if sex:
         fields["sex"] = sex
     born = when(p.get("birthDate"))
@@ -171,6 +210,7 @@ def build_profile(resources: Any) -> FhirProfile:
         out.evidence.append(f"pregnancy status {pm.note or 'recorded'} (LOINC 82810-3, {day})")
 
     conditions = [c for c in found.of_type("Condition") if _active_condition(c)]
+    conditions = _pregnancy_from_conditions(conditions, fields, out)
     concepts = [cc for cc in (condition_concept(c) for c in conditions) if cc is not None]
     fields["conditions"] = _capped(concepts, MAX_CONDITIONS, "conditions", out)
 

@@ -182,3 +182,46 @@ def test_w10_the_same_entry_as_a_high_criticality_allergy_contraindicates(client
     entry.update(type="allergy", criticality="high")
     got = cards_of(client.post(f"/cds-services/muscle-relaxant-dosing-{body['hook']}", json=body))
     assert got[0]["indicator"] == "critical" and "hypersensitivity" in got[0]["summary"].lower()
+
+
+def test_s5_us_core_individual_sex_is_read(client: httpx.Client) -> None:
+    got = cards(client, "S5-uscore-individual-sex-ignored.json")
+    assert any("sex female" in c["detail"] for c in got)
+
+
+def _pregnancy_body(**condition: Any) -> dict[str, Any]:
+    body = report("W5a-pregnant-snomed-77386006.json")
+    body["prefetch"]["conditions"]["entry"][0]["resource"].update(condition)
+    return body
+
+
+def _post(client: httpx.Client, body: dict[str, Any]) -> list[dict[str, Any]]:
+    got = cards_of(client.post(f"/cds-services/muscle-relaxant-dosing-{body['hook']}", json=body))
+    check_card_invariants(got)
+    return got
+
+
+def test_w5a_undated_pregnancy_condition_is_not_checked_and_named(client: httpx.Client) -> None:
+    got = cards(client, "W5a-pregnant-snomed-77386006.json")
+    assert all(c["source"]["topic"]["code"] != "pregnancy" for c in got)
+    notes = next(c for c in got if c["source"]["topic"]["code"] == "not-checked")
+    assert "pregnancy status" in notes["summary"] and "Condition/c1" in notes["detail"]
+
+
+def test_w5a_recent_pregnancy_condition_warns_and_names_it(client: httpx.Client) -> None:
+    import datetime as dt
+
+    recent = (dt.date.today() - dt.timedelta(days=60)).isoformat()
+    got = _post(client, _pregnancy_body(recordedDate=recent))
+    preg = [c for c in got if c["source"]["topic"]["code"] == "pregnancy"]
+    assert preg and "Condition/c1" in preg[0]["detail"]
+
+
+def test_old_pregnancy_condition_in_a_woman_of_58_does_not_make_her_pregnant(client: httpx.Client) -> None:
+    import datetime as dt
+
+    body = _pregnancy_body(recordedDate=(dt.date.today() - dt.timedelta(days=60)).isoformat())
+    body["prefetch"]["patient"]["birthDate"] = str(dt.date.today().year - 58) + "-01-01"
+    got = _post(client, body)
+    assert all(c["source"]["topic"]["code"] != "pregnancy" for c in got)
+    assert any("over 55" in c["detail"] for c in got)
