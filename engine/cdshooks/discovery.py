@@ -32,9 +32,14 @@ from engine.fhir.values import LOINC
 PATIENT_TOKEN = "{{context.patientId}}"
 
 
+# Results that stand (R4 observation-status): a newer entered-in-error or cancelled one must not
+# take the single _count=1 slot and hide the valid result before it.
+RESULT_STATUSES = "final,amended,corrected,preliminary"
+
+
 def _latest(codes: tuple[str, ...]) -> str:
     joined = ",".join(f"{LOINC}|{c}" for c in codes)
-    return f"Observation?patient={PATIENT_TOKEN}&code={joined}&_sort=-date&_count=1"
+    return f"Observation?patient={PATIENT_TOKEN}&code={joined}&status={RESULT_STATUSES}&_sort=-date&_count=1"
 
 
 PREFETCH: dict[str, str] = {

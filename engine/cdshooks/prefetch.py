@@ -61,7 +61,20 @@ class PrefetchResult:
 
 
 def fill(template: str, patient_id: str) -> str:
-    return template.replace(PATIENT_TOKEN, quote(patient_id, safe=""))
+    """The template as a request path: the patient id filled in, every query value percent-encoded.
+
+    ``code=http://loinc.org|98979-8`` is sent as ``code=http%3A%2F%2Floinc.org%7C98979-8``; commas
+    stay, as they separate the values a FHIR search ORs together.
+    """
+    filled = template.replace(PATIENT_TOKEN, patient_id)
+    path, sep, query = filled.partition("?")
+    if not sep:
+        return quote(path, safe="/")
+    params = []
+    for part in query.split("&"):
+        name, eq, value = part.partition("=")
+        params.append(f"{name}{eq}{quote(value, safe=',')}")
+    return f"{quote(path, safe='/')}?{'&'.join(params)}"
 
 
 def classify(key: str, value: Any, state: State) -> KeyData:
@@ -109,6 +122,13 @@ async def resolve(
                 value, note = await fetcher.complete(value)  # a paginated prefetch (allowed since 2.0.1's successor)
             keys[key] = classify(key, value, "provided")
             keys[key].note = "; ".join(n for n in (keys[key].note, note) if n) or None
+            if _only_withdrawn(keys[key]):
+                # an EHR that ignored the status filter sent only a withdrawn result for the one
+                # _count=1 slot: the valid result before it is read from fhirServer, or said missing
+                if fetcher is not None:
+                    to_fetch[key] = fill(template, patient_id)
+                else:
+                    keys[key] = KeyData(key, "unavailable", note="only an entered-in-error or cancelled result was sent")
         elif fetcher is not None:
             to_fetch[key] = fill(template, patient_id)
         else:
@@ -120,6 +140,14 @@ async def resolve(
     _require_patient(result, patient_id)
     _drop_other_patients(result, patient_id)
     return result
+
+
+_WITHDRAWN = {"entered-in-error", "cancelled"}
+
+
+def _only_withdrawn(kd: KeyData) -> bool:
+    found = kd.found.of_type("Observation")
+    return bool(found) and len(found) == len(kd.found.resources) and all(o.get("status") in _WITHDRAWN for o in found)
 
 
 _SUBJECT_FIELDS = ("subject", "patient")

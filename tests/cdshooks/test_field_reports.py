@@ -13,6 +13,8 @@ from typing import Any
 import httpx
 
 from tests.cdshooks.conftest import cards_of, check_card_invariants
+from tests.cdshooks.fhirdata import observation
+from tests.cdshooks.servers import StubServer, fhir_routes
 from tests.needs import shared_path
 
 REPORTS = ("field-reports", "fhir")
@@ -225,3 +227,30 @@ def test_old_pregnancy_condition_in_a_woman_of_58_does_not_make_her_pregnant(cli
     got = _post(client, body)
     assert all(c["source"]["topic"]["code"] != "pregnancy" for c in got)
     assert any("over 55" in c["detail"] for c in got)
+
+
+def test_s2_withdrawn_newest_result_is_replaced_by_the_valid_older_one(client: httpx.Client, fhir: StubServer) -> None:
+    body = report("S2-newest-entered-in-error-hides-older.json")
+    withdrawn = body["prefetch"]["egfr"]["entry"][0]["resource"]
+    valid = observation("98979-8", 25, "mL/min/{1.73_m2}", "2026-10-01", pid="p1")
+    fhir.routes = fhir_routes([withdrawn, valid])
+    body["fhirServer"] = fhir.url
+    got = _post(client, body)
+    assert "Severe renal impairment" in _summaries(got)
+    assert any("eGFR 25" in c["detail"] for c in got)
+    (search,) = fhir.requests_for("Observation")
+    assert search.query["status"] == ["final,amended,corrected,preliminary"]
+
+
+def test_s2_without_a_fhir_server_the_withdrawn_result_is_said(client: httpx.Client) -> None:
+    got = cards(client, "S2-newest-entered-in-error-hides-older.json")
+    assert any("entered-in-error" in c["detail"] for c in got)
+
+
+def test_fallback_search_values_are_percent_encoded() -> None:
+    from engine.cdshooks.discovery import PREFETCH
+    from engine.cdshooks.prefetch import fill
+
+    url = fill(PREFETCH["egfr"], "p 1")
+    assert "http%3A%2F%2Floinc.org%7C98979-8,http%3A%2F%2Floinc.org%7C62238-1" in url
+    assert "patient=p%201" in url and "|" not in url
