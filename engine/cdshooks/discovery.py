@@ -116,7 +116,9 @@ def _per_hook() -> dict[str, Service]:
             out[s.id] = s
             continue
         for hook in s.hooks:
-            out[f"{s.id}-{hook}"] = Service(id=f"{s.id}-{hook}", hooks=(hook,), title=s.title, description=s.description)
+            out[f"{s.id}-{hook}"] = Service(
+                id=f"{s.id}-{hook}", hooks=(hook,), title=s.title, description=s.description
+            )
     return out
 
 

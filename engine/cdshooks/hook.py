@@ -113,7 +113,9 @@ def answer(
     the_plan = plan(req.hook, selections, profile, drafts, engine)
     notes.extend(the_plan.notes)
     evaluated = evaluate(the_plan.targets, engine, decision_id)
-    cards = build_cards(evaluated, profile, engine.pack, prefetch.unavailable(), notes, the_plan.unidentified, the_plan.other_route)
+    cards = build_cards(
+        evaluated, profile, engine.pack, prefetch.unavailable(), notes, the_plan.unidentified, the_plan.other_route
+    )
     return HookAnswer(CdsResponse(cards=cards).wire(), evaluated, notes, engine.ruleset_ref)
 
 

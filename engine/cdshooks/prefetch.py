@@ -128,7 +128,9 @@ async def resolve(
                 if fetcher is not None:
                     to_fetch[key] = fill(template, patient_id)
                 else:
-                    keys[key] = KeyData(key, "unavailable", note="only an entered-in-error or cancelled result was sent")
+                    keys[key] = KeyData(
+                        key, "unavailable", note="only an entered-in-error or cancelled result was sent"
+                    )
         elif fetcher is not None:
             to_fetch[key] = fill(template, patient_id)
         else:
@@ -175,7 +177,8 @@ def _drop_other_patients(result: PrefetchResult, patient_id: str) -> None:
     for kd in result.keys.values():
         if kd.key == "patient":
             continue
-        kept, dropped = [], []
+        kept: list[tuple[dict[str, Any], str | None]] = []
+        dropped: list[tuple[dict[str, Any], str | None]] = []
         for r in kd.found.resources:
             other = _other_patient(r, patient_id)
             (dropped if other else kept).append((r, other))
@@ -185,7 +188,9 @@ def _drop_other_patients(result: PrefetchResult, patient_id: str) -> None:
         refs = ", ".join(sorted({str(o) for _, o in dropped}))
         what = ", ".join(f"{r.get('resourceType')}/{r.get('id')}" for r, _ in dropped[:3])
         kd.note = "; ".join(
-            n for n in (kd.note, f"left out {len(dropped)} resource(s) ({what}) about {refs}, not Patient/{patient_id}") if n
+            n
+            for n in (kd.note, f"left out {len(dropped)} resource(s) ({what}) about {refs}, not Patient/{patient_id}")
+            if n
         )
         if not kept and kd.state in ("provided", "fetched"):
             kd.state = "unavailable"

@@ -19,7 +19,7 @@ import datetime as dt
 import re
 from typing import Any
 
-from engine.fhir.values import codings, concept_text, when
+from engine.fhir.values import codings, concept_text, obj, when
 
 PREGNANCY_MAX_DAYS = 294
 MAX_AGE_YEARS = 55
@@ -37,7 +37,7 @@ def is_pregnancy_condition(c: dict[str, Any]) -> bool:
 
 
 def dated(c: dict[str, Any]) -> dt.datetime | None:
-    period = c.get("onsetPeriod") if isinstance(c.get("onsetPeriod"), dict) else {}
+    period = obj(c.get("onsetPeriod"))
     for candidate in (c.get("onsetDateTime"), period.get("start"), c.get("recordedDate"), c.get("assertedDate")):
         moment = when(candidate)
         if moment is not None:

@@ -58,8 +58,8 @@ def non_oral_route(mr: dict[str, Any], medication: dict[str, Any] | None, label:
         if oral:
             return None
     form = concept_text(obj(medication).get("form")) if medication else None
-    for words in (form, label):
-        hit = _NON_ORAL.search(words or "")
+    for found in (form, label):
+        hit = _NON_ORAL.search(found or "")
         if hit:
             return hit.group(1).lower()
     return None
