@@ -37,6 +37,7 @@ class KeyData:
 @dataclass
 class PrefetchResult:
     keys: dict[str, KeyData]
+    renal_max_age_days: int | None = None  # how old a renal lab may be and still be used (the call's setting)
 
     def resources(self) -> list[dict[str, Any]]:
         return [r for kd in self.keys.values() for r in kd.found.resources]

@@ -56,6 +56,7 @@ class FhirProfile:
     # drug intolerances (type intolerance or low criticality, no severe reaction): a caution naming
     # the reaction, not the contraindicating hypersensitivity an allergy is
     intolerances: list[tuple[DrugRef, str]] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)  # results too old to dose on, shown as such
     patient_id: str | None = None
 
 
@@ -170,15 +171,27 @@ def _patient_fields(p: dict[str, Any], out: FhirProfile) -> dict[str, Any]:
     return fields
 
 
-def _measure(obs: CodedObservations, kind: str, label: str, out: FhirProfile) -> Measurement | None:
+_RENAL_KINDS = ("egfr", "creatinine")
+
+
+def _measure(
+    obs: CodedObservations, kind: str, label: str, out: FhirProfile, max_age_days: int | None = None
+) -> Measurement | None:
     m, notes = latest_measurement(obs, kind)
     out.notes.extend(notes)
-    if m is not None:
-        out.evidence.append(m.describe(label))
+    if m is None:
+        return None
+    if max_age_days and kind in _RENAL_KINDS and m.at is not None:
+        age = (dt.datetime.now(dt.UTC) - m.at).days
+        if age > max_age_days:
+            out.stale.append(f"stale {label}: {m.describe(label)} is over {max_age_days} days old, treated as unknown")
+            return None
+    out.evidence.append(m.describe(label))
     return m
 
 
-def build_profile(resources: Any) -> FhirProfile:
+def build_profile(resources: Any, renal_max_age_days: int | None = None) -> FhirProfile:
+    """``renal_max_age_days``: an eGFR or creatinine older than this is stale, treated as unknown."""
     """Map resources (a list, a Bundle, both, or an already ``Unpacked`` set) to a ``FhirProfile``."""
     found: Unpacked = resources if isinstance(resources, Unpacked) else unpack(resources)
     out = FhirProfile(patient=Patient())
@@ -199,7 +212,7 @@ def build_profile(resources: Any) -> FhirProfile:
         ("weight", "weight", "weight_kg"),
         ("height", "height", "height_cm"),
     ):
-        m = _measure(obs, kind, label, out)
+        m = _measure(obs, kind, label, out, renal_max_age_days)
         if m is not None:
             fields[name] = m.value
     pregnant, pm, notes = pregnancy_status(obs)

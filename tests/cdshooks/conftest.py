@@ -25,6 +25,9 @@ def app_settings(tmp: Path, **overrides: Any) -> Settings:
         "cors_origins": [EHR_ORIGIN],
         "fhir_timeout_s": 1.5,
         "fhir_budget_s": 5.0,
+        # fixtures and field reports carry labs from 2012 (FHIR examples) to 2024: this app never calls
+        # them stale; test_field_reports checks staleness with the default setting
+        "renal_lab_max_age_days": 0,
     }
     values.update(overrides)
     return Settings(**values)

@@ -254,3 +254,22 @@ def test_fallback_search_values_are_percent_encoded() -> None:
     url = fill(PREFETCH["egfr"], "p 1")
     assert "http%3A%2F%2Floinc.org%7C98979-8,http%3A%2F%2Floinc.org%7C62238-1" in url
     assert "patient=p%201" in url and "|" not in url
+
+
+def test_a_renal_lab_older_than_the_default_max_age_is_stale_and_unknown() -> None:
+    from engine.fhir import build_profile
+    from engine.settings import Settings
+
+    days = Settings().renal_lab_max_age_days
+    assert days == 365
+    body = report("W3a-egfr-less-than-30.json")
+    resources = [body["prefetch"]["patient"], *(e["resource"] for e in body["prefetch"]["egfr"]["entry"])]
+    import datetime as dt
+
+    resources[1] = dict(resources[1], effectiveDateTime=(dt.date.today() - dt.timedelta(days=30)).isoformat())
+    fresh = build_profile(resources, days)
+    assert fresh.patient.egfr_ml_min_1_73m2 == 29.9 and not fresh.stale
+    resources[1] = dict(resources[1], effectiveDateTime="2010-01-05")
+    old = build_profile(resources, days)
+    assert old.patient.egfr_ml_min_1_73m2 is None
+    assert old.stale and "2010-01-05" in old.stale[0] and "treated as unknown" in old.stale[0]
