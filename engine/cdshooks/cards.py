@@ -284,6 +284,8 @@ def build_cards(
         for f in resp.findings:
             if ev.new_rule_ids is not None and f.rule_id not in ev.new_rule_ids:
                 continue
+            if t.purpose == "review" and f.rule_id == DOSE_RANGE_RULE and f.severity == "info":
+                continue  # a maintenance dose above the start is expected; re-flagging it at every chart open is noise
             draft = t.purpose in ("select", "sign")  # active orders under review are not rewritten by a card
             suggestion = dose_update(ev, resp.dose) if draft and f.rule_id == DOSE_RANGE_RULE and resp.dose else None
             cards.append(finding_card(ev, f, profile, suggestion))

@@ -17,7 +17,7 @@ add are reported, so the interaction shows up at ordering time, not only on the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from engine.fhir.medications import MedOrder
@@ -92,6 +92,35 @@ def _selected(drafts: list[MedOrder], selections: list[str], notes: list[str]) -
     return chosen
 
 
+def _one_per_drug(targets: list[Target], notes: list[str]) -> list[Target]:
+    """Drafts of one drug signed together are one regimen: one target with the summed daily dose.
+
+    Two baclofen drafts of 40 mg/day each are 80 mg/day for the patient; checked apart, each
+    passes. The summed dose keeps the largest single dose and the times a day that give the total.
+    """
+    by_drug: dict[str, list[Target]] = {}
+    for t in targets:
+        by_drug.setdefault(t.ingredient, []).append(t)
+    out: list[Target] = []
+    for ing, group in by_drug.items():
+        doses = [t.order.ordered for t in group]
+        if len(group) == 1 or any(d is None for d in doses):
+            out.extend(group)
+            continue
+        total = sum(d.dose_mg * d.times_per_day for d in doses if d is not None)
+        largest = max(d.dose_mg for d in doses if d is not None)
+        summed = OrderedDose(dose_mg=largest, times_per_day=min(24.0, round(total / largest, 4)))
+        first = group[0]
+        refs = ", ".join(t.order.ref or t.order.label for t in group)
+        notes.append(f"{len(group)} {ing} drafts ({refs}) checked together: {total:g} mg/day")
+        request = first.request.model_copy(
+            update={"drug": first.request.drug.model_copy(update={"ordered_dose": summed})}
+        )
+        order = replace(first.order, ordered=summed)
+        out.append(Target(order, ing, first.purpose, request))
+    return out
+
+
 def plan(hook: str, selections: list[str], profile: FhirProfile, drafts: list[MedOrder], engine: Engine) -> Plan:
     out = Plan()
     active = profile.medications
@@ -127,6 +156,8 @@ def plan(hook: str, selections: list[str], profile: FhirProfile, drafts: list[Me
         dose = order.ordered if purpose == "sign" else None
         out.targets.append(Target(order, ing, purpose, _request(profile, ing, comeds, dose)))
 
+    if purpose == "sign":
+        out.targets = _one_per_drug(out.targets, out.notes)
     ordered_now = {t.ingredient for t in out.targets}
     if not_covered:
         for order in active:
