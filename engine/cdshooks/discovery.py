@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from engine.cdshooks.models import ServiceDescription
+from engine.fhir.hepatic import AST, BILIRUBIN_TOTAL
 from engine.fhir.observations import (
     CREATININE_MASS_CODES,
     CREATININE_MOLAR_CODES,
@@ -49,6 +50,8 @@ PREFETCH: dict[str, str] = {
     "weight": _latest((WEIGHT_CODE,)),
     "height": _latest((HEIGHT_CODE,)),
     "pregnancy": _latest((PREGNANCY_STATUS_CODE,)),
+    "bilirubin": _latest((BILIRUBIN_TOTAL,)),
+    "ast": _latest((AST,)),
     "conditions": f"Condition?patient={PATIENT_TOKEN}&clinical-status=active",
     "medications": f"MedicationRequest?patient={PATIENT_TOKEN}&status=active",
     "statements": f"MedicationStatement?patient={PATIENT_TOKEN}&status=active,intended,on-hold",
@@ -63,6 +66,8 @@ CHECKS_NEEDING: dict[str, str] = {
     "weight": "weight-based dosing and creatinine clearance",
     "height": "height (pediatric renal estimate)",
     "pregnancy": "pregnancy status",
+    "bilirubin": "hepatic function (bilirubin)",
+    "ast": "hepatic function (AST)",
     "conditions": "disease cautions (problem list)",
     "medications": "interactions and duplicate therapy with the medication list",
     "statements": "interactions with medications the patient reports taking (MedicationStatement)",

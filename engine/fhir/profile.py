@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from engine.fhir.bundle import ReferenceIndex, Unpacked, unpack
+from engine.fhir.hepatic import hepatic_grade
 from engine.fhir.medications import ACTIVE_STATUSES, STATEMENT_STATUSES, MedOrder, med_order
 from engine.fhir.observations import CodedObservations, Measurement, latest_measurement, pregnancy_status
 from engine.fhir.pregnancy import is_pregnancy_condition, still_pregnant
@@ -224,6 +225,11 @@ def build_profile(resources: Any, renal_max_age_days: int | None = None) -> Fhir
 
     conditions = [c for c in found.of_type("Condition") if _active_condition(c)]
     conditions = _pregnancy_from_conditions(conditions, fields, out)
+    grade, why = hepatic_grade(obs, conditions)
+    if grade is not None:
+        fields["hepatic_impairment"] = grade
+    if why:
+        out.evidence.append(why)
     concepts = [cc for cc in (condition_concept(c) for c in conditions) if cc is not None]
     fields["conditions"] = _capped(concepts, MAX_CONDITIONS, "conditions", out)
 

@@ -114,6 +114,8 @@ def full_prefetch(
         "conditions": bundle(),
         "medications": bundle(*(meds or [])),
         "statements": bundle(),
+        "bilirubin": bundle(),
+        "ast": bundle(),
         "allergies": bundle(),
     }
     data.update(override)

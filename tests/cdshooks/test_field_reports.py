@@ -238,7 +238,8 @@ def test_s2_withdrawn_newest_result_is_replaced_by_the_valid_older_one(client: h
     got = _post(client, body)
     assert "Severe renal impairment" in _summaries(got)
     assert any("eGFR 25" in c["detail"] for c in got)
-    (search,) = fhir.requests_for("Observation")
+    searches = fhir.requests_for("Observation")
+    (search,) = [r for r in searches if "98979-8" in r.query["code"][0]]
     assert search.query["status"] == ["final,amended,corrected,preliminary"]
 
 
