@@ -123,7 +123,7 @@ def test_audit_failure_gives_503_and_no_advice(client: TestClient, monkeypatch: 
         ({"weight": 60}, "/patient/weight", "unknown field"),
         ({"age_years": "old"}, "/patient/age_years", "valid number"),
         ({"conditions": [{"coding": []}]}, "/patient/conditions/0", "needs 'text' or at least one 'coding'"),
-        ({"co_medications": [{}]}, "/patient/co_medications/0", "needs 'name' or 'rxcui'"),
+        ({"co_medications": [{}]}, "/patient/co_medications/0", "needs 'name', 'rxcui' or 'ndc'"),
         ({"birth_date": "2999-01-01"}, "/patient/birth_date", "in the future"),
     ],
 )
