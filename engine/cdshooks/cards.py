@@ -116,7 +116,19 @@ def _order_line(ev: Evaluated) -> str:
     return f"{role[ev.target.purpose]}: {md(o.label)}{where}{written}"
 
 
-def _facts(ev: Evaluated, profile: FhirProfile, rule_id: str | None) -> str:
+# The patient facts a finding of each category rests on: shown on its own card even when the full
+# list is on the dosing card, so every card names the data (and the resource) that triggered it.
+_RELEVANT = {
+    "renal": ("egfr", "creatinine", "weight", "height", "born", "stale"),
+    "geriatric": ("born", "egfr", "creatinine"),
+    "pediatric": ("born", "weight", "height"),
+    "pregnancy": ("pregnan", "sex"),
+    "lactation": ("breastfeed", "lactat", "sex"),
+    "hepatic": ("hepatic", "liver", "bilirubin"),
+}
+
+
+def _facts(ev: Evaluated, profile: FhirProfile, rule_id: str | None, evidence: bool = True, category: str = "") -> str:
     lines = [f"- {_order_line(ev)}"]
     r = ev.response.renal
     value = f"{r.value_ml_min:g} mL/min" if r.value_ml_min is not None else "not available"
@@ -126,13 +138,21 @@ def _facts(ev: Evaluated, profile: FhirProfile, rule_id: str | None) -> str:
         shown = ", ".join(f"{md(k)} = {md(v)}" for k, v in entry.matched.items()) if entry else ""
         version = f" v{entry.version}" if entry else ""
         lines.append(f"- Rule `{rule_id}`{version}" + (f" matched: {shown}" if shown else ""))
-    lines.extend(f"- {md(e)}" for e in profile.evidence)
+    if evidence:
+        lines.extend(f"- {md(e)}" for e in profile.evidence)
+    else:  # the full list is on the dosing card of the same order; here only what this finding rests on
+        words = _RELEVANT.get(category, ())
+        lines.extend(f"- {md(e)}" for e in profile.evidence if any(w in e.lower() for w in words))
+        lines.append("- Other patient data: on the dosing card")
     return "\n".join(lines)
 
 
-def finding_card(ev: Evaluated, f: Finding, profile: FhirProfile, suggestion: Suggestion | None) -> Card:
+def finding_card(
+    ev: Evaluated, f: Finding, profile: FhirProfile, suggestion: Suggestion | None, evidence: bool = True
+) -> Card:
     cites = "; ".join(md(s.label + (f", {s.section}" if s.section else "")) for s in f.sources)
-    detail = f"{md(f.detail)}\n\n**Facts used**\n\n{_facts(ev, profile, f.rule_id)}\n\n**Sources:** {cites}"
+    facts = _facts(ev, profile, f.rule_id, evidence, f.category)
+    detail = f"{md(f.detail)}\n\n**Facts used**\n\n{facts}\n\n**Sources:** {cites}"
     if suggestion is not None:
         detail += f"\n\n**Suggested:** {md(suggestion.label)}"
     source = _source(list(f.sources), "cdsrules rule pack", f.category)
@@ -281,6 +301,9 @@ def build_cards(
     for ev in evaluated:
         t, resp = ev.target, ev.response
         dose_range = any(f.rule_id == DOSE_RANGE_RULE for f in resp.findings)
+        has_dose_card = resp.dose is not None and (
+            t.purpose == "select" or (t.purpose == "sign" and t.order.ordered is None)
+        )
         for f in resp.findings:
             if ev.new_rule_ids is not None and f.rule_id not in ev.new_rule_ids:
                 continue
@@ -288,7 +311,7 @@ def build_cards(
                 continue  # a maintenance dose above the start is expected; re-flagging it at every chart open is noise
             draft = t.purpose in ("select", "sign")  # active orders under review are not rewritten by a card
             suggestion = dose_update(ev, resp.dose) if draft and f.rule_id == DOSE_RANGE_RULE and resp.dose else None
-            cards.append(finding_card(ev, f, profile, suggestion))
+            cards.append(finding_card(ev, f, profile, suggestion, evidence=not has_dose_card))
         if t.purpose == "new-order":
             continue
         for ref, words in profile.intolerances:
