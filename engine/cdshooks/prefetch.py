@@ -61,6 +61,11 @@ class PrefetchResult:
         return {k: kd.state for k, kd in self.keys.items()}
 
 
+# Keys whose absence needs no card of its own: without liver tests hepatic function stays unknown,
+# and the engine names it as missing for exactly the drugs whose rules need it (not for baclofen).
+SUPPLEMENTARY = frozenset({"bilirubin", "ast"})
+
+
 def fill(template: str, patient_id: str) -> str:
     """The template as a request path: the patient id filled in, every query value percent-encoded.
 
@@ -134,6 +139,8 @@ async def resolve(
                     )
         elif fetcher is not None:
             to_fetch[key] = fill(template, patient_id)
+        elif key in SUPPLEMENTARY:
+            keys[key] = KeyData(key, "none-found")  # only refines a fact the engine reports missing itself
         else:
             keys[key] = KeyData(key, "unavailable", note="not prefetched, and no fhirServer to read it from")
     if fetcher is not None and to_fetch:
