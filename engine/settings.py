@@ -80,6 +80,22 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list, description="Browser origins allowed by CORS.")
     fhir_timeout_s: float = Field(default=2.0, gt=0, description="Timeout of one FHIR read when prefetch is absent.")
     fhir_budget_s: float = Field(default=4.0, gt=0, description="Time for all FHIR reads of one CDS Hooks call.")
+    renal_lab_max_age_days: int = Field(
+        default=365,
+        ge=0,
+        description=(
+            "CDS Hooks: an eGFR or creatinine older than this many days is shown as stale and treated as unknown "
+            "for dosing (0: never stale). 365 follows KDIGO 2012 CKD guideline ch. 2 (assess GFR at least annually)."
+        ),
+    )
+    cds_discovery: Literal["per-hook", "shared"] = Field(
+        default="per-hook",
+        description=(
+            "CDS Hooks discovery: 'per-hook' lists each hook under its own service id (id-keyed clients such as "
+            "the HL7 sandbox); 'shared' lists a multi-hook service once per hook under one id (CDS Hooks 2.0 "
+            "Discovery allows it). Both id forms are callable in either mode."
+        ),
+    )
 
     @field_validator("jwt_algorithms")
     @classmethod

@@ -72,7 +72,15 @@ class DrugRef(_In):
 
 
 class DrugOrder(DrugRef):
-    route: Literal["oral"] = "oral"
+    route: str = Field(
+        default="oral",
+        min_length=1,
+        max_length=64,
+        description=(
+            "Route of administration. The rules cover oral use; any other route (intrathecal, transdermal...) is "
+            "answered with one 'not covered by these rules: route X' finding and no dose."
+        ),
+    )
     action: Literal["start", "stop"] = "start"
     ordered_dose: OrderedDose | None = None
 

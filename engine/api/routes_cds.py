@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from engine.api.deps import DeciderDep, authenticate
-from engine.cdshooks.discovery import SERVICES, discovery_document
+from engine.cdshooks.discovery import callable_services, discovery_document
 from engine.cdshooks.errors import CdsHooksError, Issue, bad_request, outcome_response
 from engine.cdshooks.hook import FetchLimits, gather, parse_context, parse_feedback, parse_request
 from engine.settings import Settings
@@ -40,17 +40,18 @@ def _unknown(service_id: str) -> Response:
 
 
 def build_router(settings: Settings) -> APIRouter:
-    limits = FetchLimits(settings.fhir_timeout_s, settings.fhir_budget_s)
+    limits = FetchLimits(settings.fhir_timeout_s, settings.fhir_budget_s, settings.renal_lab_max_age_days)
     router = APIRouter(tags=["cds-hooks"], dependencies=[Depends(authenticate)])
+    services = callable_services()
 
     @router.get("/cds-services")
     async def discovery() -> Response:
-        return JSONResponse(discovery_document())
+        return JSONResponse(discovery_document(settings.cds_discovery))
 
     @router.post("/cds-services/{service_id}")
     async def service_call(service_id: str, request: Request, decider: DeciderDep) -> Response:
         started = time.perf_counter()
-        service = SERVICES.get(service_id)
+        service = services.get(service_id)
         if service is None:
             return _unknown(service_id)
         try:
@@ -70,7 +71,7 @@ def build_router(settings: Settings) -> APIRouter:
 
     @router.post("/cds-services/{service_id}/feedback")
     async def feedback(service_id: str, request: Request, decider: DeciderDep) -> Response:
-        if service_id not in SERVICES:
+        if service_id not in services:
             return _unknown(service_id)
         try:
             parsed = parse_feedback(await _body(request))

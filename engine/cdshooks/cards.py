@@ -16,6 +16,7 @@ from typing import Any
 from engine.cdshooks.models import Action, Card, Coding, Source, Suggestion
 from engine.cdshooks.plan import Evaluated
 from engine.compiler.model import CompiledPack
+from engine.fhir.medications import MedOrder, strength_from_text
 from engine.fhir.profile import FhirProfile
 from engine.fhir.values import UCUM, as_list, obj
 from engine.runtime.outcome import DOSE_RANGE_RULE
@@ -42,6 +43,9 @@ MISSING_WORDS = {
     "pregnancy-status": "pregnancy status",
     "breastfeeding-status": "breastfeeding status",
 }
+# unrecognised entries that leave a check incomplete; conditions are left out, as most problem-list
+# entries have nothing to do with these drugs and would bury the rest
+_FIELD_WORDS = {"co_medications": "medications", "allergies": "drug allergies"}
 _MD_SPECIAL = "\\`*_[]<>|#"
 _MD_CHARS = frozenset(_MD_SPECIAL)
 _MD_ESCAPES = str.maketrans({c: "\\" + c for c in _MD_SPECIAL})
@@ -112,7 +116,19 @@ def _order_line(ev: Evaluated) -> str:
     return f"{role[ev.target.purpose]}: {md(o.label)}{where}{written}"
 
 
-def _facts(ev: Evaluated, profile: FhirProfile, rule_id: str | None) -> str:
+# The patient facts a finding of each category rests on: shown on its own card even when the full
+# list is on the dosing card, so every card names the data (and the resource) that triggered it.
+_RELEVANT = {
+    "renal": ("egfr", "creatinine", "weight", "height", "born", "stale"),
+    "geriatric": ("born", "egfr", "creatinine"),
+    "pediatric": ("born", "weight", "height"),
+    "pregnancy": ("pregnan", "sex"),
+    "lactation": ("breastfeed", "lactat", "sex"),
+    "hepatic": ("hepatic", "liver", "bilirubin"),
+}
+
+
+def _facts(ev: Evaluated, profile: FhirProfile, rule_id: str | None, evidence: bool = True, category: str = "") -> str:
     lines = [f"- {_order_line(ev)}"]
     r = ev.response.renal
     value = f"{r.value_ml_min:g} mL/min" if r.value_ml_min is not None else "not available"
@@ -122,13 +138,21 @@ def _facts(ev: Evaluated, profile: FhirProfile, rule_id: str | None) -> str:
         shown = ", ".join(f"{md(k)} = {md(v)}" for k, v in entry.matched.items()) if entry else ""
         version = f" v{entry.version}" if entry else ""
         lines.append(f"- Rule `{rule_id}`{version}" + (f" matched: {shown}" if shown else ""))
-    lines.extend(f"- {md(e)}" for e in profile.evidence)
+    if evidence:
+        lines.extend(f"- {md(e)}" for e in profile.evidence)
+    else:  # the full list is on the dosing card of the same order; here only what this finding rests on
+        words = _RELEVANT.get(category, ())
+        lines.extend(f"- {md(e)}" for e in profile.evidence if any(w in e.lower() for w in words))
+        lines.append("- Other patient data: on the dosing card")
     return "\n".join(lines)
 
 
-def finding_card(ev: Evaluated, f: Finding, profile: FhirProfile, suggestion: Suggestion | None) -> Card:
+def finding_card(
+    ev: Evaluated, f: Finding, profile: FhirProfile, suggestion: Suggestion | None, evidence: bool = True
+) -> Card:
     cites = "; ".join(md(s.label + (f", {s.section}" if s.section else "")) for s in f.sources)
-    detail = f"{md(f.detail)}\n\n**Facts used**\n\n{_facts(ev, profile, f.rule_id)}\n\n**Sources:** {cites}"
+    facts = _facts(ev, profile, f.rule_id, evidence, f.category)
+    detail = f"{md(f.detail)}\n\n**Facts used**\n\n{facts}\n\n**Sources:** {cites}"
     if suggestion is not None:
         detail += f"\n\n**Suggested:** {md(suggestion.label)}"
     source = _source(list(f.sources), "cdsrules rule pack", f.category)
@@ -155,24 +179,54 @@ def _json_copy(value: Any) -> Any:
 
 
 def dose_update(ev: Evaluated, dose: DoseSuggestion) -> Suggestion | None:
-    """Update the draft order to the suggested start: same resource, new dosageInstruction."""
+    """Update the draft order to the suggested start, so that accepting it needs no further edit.
+
+    Same resource and id; the first dosage line keeps everything but its dose, timing and text
+    (``asNeeded*``, ``additionalInstruction``, ``patientInstruction``, ``route``, ``sequence``), later
+    lines are kept as written, and the dispense quantity and supply duration, computed for the old
+    dose, are removed so the pharmacy system recomputes them rather than dispensing the old amount.
+    """
     order = ev.target.order
     if order.ref is None:
         return None
     s = dose.start
     resource = _json_copy(order.resource)
-    old = obj(as_list(resource.get("dosageInstruction")))
-    dosage: dict[str, Any] = {
-        "text": f"{s.dose_mg:g} mg {times_words(s.times_per_day)}",
-        "timing": {"repeat": {"frequency": s.times_per_day, "period": 1, "periodUnit": "d"}},
-        "doseAndRate": [{"doseQuantity": {"value": s.dose_mg, "unit": "mg", "system": UCUM, "code": "mg"}}],
+    lines = [obj(d) for d in as_list(resource.get("dosageInstruction"))]
+    first = dict(lines[0]) if lines else {}
+    for key in ("doseAndRate", "doseQuantity", "maxDosePerPeriod", "maxDosePerAdministration"):
+        first.pop(key, None)
+    timing = obj(first.get("timing"))
+    first["timing"] = {k: v for k, v in timing.items() if k == "event"} | {
+        "repeat": {"frequency": s.times_per_day, "period": 1, "periodUnit": "d"}
     }
-    if isinstance(old.get("route"), dict):
-        dosage["route"] = old["route"]
-    resource["dosageInstruction"] = [dosage]
+    first["text"] = f"{s.dose_mg:g} mg {times_words(s.times_per_day)}" + (" as needed" if _as_needed(first) else "")
+    first["doseAndRate"] = [{"doseQuantity": {"value": s.dose_mg, "unit": "mg", "system": UCUM, "code": "mg"}}]
+    resource["dosageInstruction"] = [first, *lines[1:]]
+    # R4 requires intent (1..1); the sandbox's drafts omit it, and an update the EHR cannot store
+    # is not a suggestion it can accept. A draft being ordered is an "order".
+    resource.setdefault("intent", "order")
+    dispense = obj(resource.get("dispenseRequest"))
+    if dispense:
+        kept = {k: v for k, v in dispense.items() if k not in ("quantity", "expectedSupplyDuration")}
+        if kept:
+            resource["dispenseRequest"] = kept
+        else:
+            resource.pop("dispenseRequest")
     words = dose_words(ev.target.ingredient, dose)
-    action = Action(type="update", description=f"Change {order.ref} to {words}", resource=resource)
+    description = f"Change {order.ref} to {words}"
+    strength = strength_from_text(order.label)
+    if strength is not None and not strength.per_ml and (s.dose_mg / strength.mg * 2) % 1:
+        description += (
+            f"; {s.dose_mg:g} mg is not a whole or half {strength.mg:g} mg tablet: choose a lower strength or a liquid"
+        )
+    if dispense.get("quantity") is not None or dispense.get("expectedSupplyDuration") is not None:
+        description += "; dispense quantity removed (it was for the old dose)"
+    action = Action(type="update", description=description, resource=resource)
     return Suggestion(label=f"Use {words}", uuid=str(uuid.uuid4()), isRecommended=True, actions=[action])
+
+
+def _as_needed(dosage: dict[str, Any]) -> bool:
+    return bool(dosage.get("asNeededBoolean")) or dosage.get("asNeededCodeableConcept") is not None
 
 
 def dose_card(ev: Evaluated, dose: DoseSuggestion, profile: FhirProfile, pack: CompiledPack, why: str) -> Card:
@@ -199,14 +253,45 @@ def dose_card(ev: Evaluated, dose: DoseSuggestion, profile: FhirProfile, pack: C
 
 
 def gaps_card(gaps: list[str], notes: list[str], pack_version: str) -> Card:
+    """What was not checked, and every note on the data that changes how complete the answer is."""
     labels = [g.split(":")[0].split(" (")[0] for g in gaps]
     short = ", ".join(dict.fromkeys(labels))  # "renal function (eGFR): …" and "renal function (baclofen)" once
-    detail = "These checks were not done, so their absence from the cards is not reassurance:\n\n"
-    detail += "\n".join(f"- {md(g)}" for g in gaps)
+    detail = ""
+    if gaps:
+        detail = "These checks were not done, so their absence from the cards is not reassurance:\n\n"
+        detail += "\n".join(f"- {md(g)}" for g in gaps)
     if notes:
-        detail += "\n\n**Data notes**\n\n" + "\n".join(f"- {md(n)}" for n in notes)
+        detail += ("\n\n" if detail else "") + "**Data notes**\n\n" + "\n".join(f"- {md(n)}" for n in notes)
     source = Source(label=f"cdsrules rule pack {pack_version}", topic=_topic("not-checked"))
-    return _card(summary("", f"Not checked: {short}"), "info", detail, source, None)
+    if gaps:
+        text = f"Not checked: {short}"
+    else:
+        text = f"Note: {notes[0]}" if len(notes) == 1 else f"{len(notes)} notes on the data read (see detail)"
+    return _card(summary("", text), "info", detail, source, None)
+
+
+def intolerance_card(ev: Evaluated, words: str, pack_version: str) -> Card:
+    drug = ev.target.ingredient
+    detail = (
+        f"A {md(drug)} intolerance is recorded: {md(words)}. It is not recorded as an allergy or a severe "
+        "reaction, so it is a caution, not a contraindication: discuss it with the patient and watch for "
+        "the same reaction."
+    )
+    source = Source(label=f"cdsrules rule pack {pack_version}", topic=_topic("allergy"))
+    text = f"recorded intolerance ({words.split(';')[0]}) - caution"
+    return _card(summary(drug, text), "warning", detail, source, None)
+
+
+def route_card(order: MedOrder, ingredient: str, pack_version: str) -> Card:
+    """The one answer for a covered drug given by another route: no oral dose, no suggestion."""
+    route = order.route or "not oral"
+    detail = (
+        f"{md(order.label)}{f' ({md(order.ref)})' if order.ref else ''} is given by the {md(route)} route. "
+        f"These rules cover oral {md(ingredient)} only, so no dose, renal or interaction advice was given "
+        "for this order; check it against the product's own labelling."
+    )
+    source = Source(label=f"cdsrules rule pack {pack_version}", topic=_topic("not-checked"))
+    return _card(summary(ingredient, f"not covered by these rules: route {route}"), "info", detail, source, None)
 
 
 def build_cards(
@@ -216,22 +301,34 @@ def build_cards(
     unavailable: list[str],
     notes: list[str],
     unchecked_orders: list[str],
+    other_route: list[tuple[MedOrder, str]] | None = None,
 ) -> list[Card]:
     """All cards of one call; data gaps are reported when something was evaluated or an order was not."""
-    cards: list[Card] = []
+    cards: list[Card] = [route_card(o, ing, pack.version) for o, ing in other_route or []]
     gaps = list(unchecked_orders) + list(unavailable)
     for ev in evaluated:
         t, resp = ev.target, ev.response
         dose_range = any(f.rule_id == DOSE_RANGE_RULE for f in resp.findings)
+        has_dose_card = resp.dose is not None and (
+            t.purpose == "select" or (t.purpose == "sign" and t.order.ordered is None)
+        )
         for f in resp.findings:
             if ev.new_rule_ids is not None and f.rule_id not in ev.new_rule_ids:
                 continue
+            if t.purpose == "review" and f.rule_id == DOSE_RANGE_RULE and f.severity == "info":
+                continue  # a maintenance dose above the start is expected; re-flagging it at every chart open is noise
             draft = t.purpose in ("select", "sign")  # active orders under review are not rewritten by a card
             suggestion = dose_update(ev, resp.dose) if draft and f.rule_id == DOSE_RANGE_RULE and resp.dose else None
-            cards.append(finding_card(ev, f, profile, suggestion))
+            cards.append(finding_card(ev, f, profile, suggestion, evidence=not has_dose_card))
         if t.purpose == "new-order":
             continue
+        for ref, words in profile.intolerances:
+            if t.ingredient in pack.terminology.resolve_drug(ref):
+                cards.append(intolerance_card(ev, words, pack.version))
         gaps.extend(f"{MISSING_WORDS.get(m, m)} (needed for {t.ingredient})" for m in resp.missing_data)
+        gaps.extend(
+            f"{_FIELD_WORDS[u.field]} not recognised ({u.value})" for u in resp.unrecognized if u.field in _FIELD_WORDS
+        )
         if resp.dose is not None and t.purpose == "select":
             cards.append(dose_card(ev, resp.dose, profile, pack, "Suggested starting dose for the selected order."))
         elif resp.dose is not None and t.purpose == "sign" and t.order.ordered is None:
@@ -239,7 +336,7 @@ def build_cards(
             cards.append(dose_card(ev, resp.dose, profile, pack, why))
         if t.purpose in ("sign", "review") and t.order.ordered is None and not dose_range:
             gaps.append(f"dose range ({t.ingredient}: {t.order.dose_note})")
-    if gaps and (evaluated or unchecked_orders):
+    if (gaps or notes) and (evaluated or unchecked_orders or notes):
         cards.append(gaps_card(sorted(set(gaps), key=gaps.index), notes, pack.version))
     cards.sort(key=lambda c: -SEVERITY_RANK[c.indicator])
     return cards

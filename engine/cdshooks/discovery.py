@@ -1,7 +1,13 @@
 """The services we offer and the FHIR data each asks the EHR to prefetch.
 
-``muscle-relaxant-dosing`` is registered twice under one id (order-select and order-sign), as the
-spec allows, so the EHR can replace select-time advice with sign-time advice. Prefetch templates
+The dosing service serves two hooks (order-select and order-sign). By default each hook is listed
+under its own id (``muscle-relaxant-dosing-order-select``, ``muscle-relaxant-dosing-order-sign``)
+because id-keyed clients (the HL7 CDS Hooks sandbox, HAPI-style registries) keep one entry per id
+and silently drop the second hook of a shared id. CDS Hooks 2.0 §Discovery
+(https://cds-hooks.hl7.org/2.0/#discovery) defines ``id`` per service entry, the ``{id}`` of
+``{baseUrl}/cds-services/{id}``, and does not require entries to have distinct ids, so the one-id
+form stays available (``CDSRULES_CDS_DISCOVERY=shared``). The shared id is always callable, so an
+EHR registered against it keeps working after the default changed. Prefetch templates
 use plain R4 search syntax and only the ``{{context.patientId}}`` token, which every client that
 prefetches at all supports. Labs ask for the newest result only (``_sort=-date&_count=1``) across
 all the codes that mean the same thing, so the EHR returns one Observation, not a history.
@@ -10,8 +16,10 @@ all the codes that mean the same thing, so the EHR returns one Observation, not 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from engine.cdshooks.models import ServiceDescription
+from engine.fhir.hepatic import AST, BILIRUBIN_TOTAL
 from engine.fhir.observations import (
     CREATININE_MASS_CODES,
     CREATININE_MOLAR_CODES,
@@ -25,9 +33,14 @@ from engine.fhir.values import LOINC
 PATIENT_TOKEN = "{{context.patientId}}"
 
 
+# Results that stand (R4 observation-status): a newer entered-in-error or cancelled one must not
+# take the single _count=1 slot and hide the valid result before it.
+RESULT_STATUSES = "final,amended,corrected,preliminary"
+
+
 def _latest(codes: tuple[str, ...]) -> str:
     joined = ",".join(f"{LOINC}|{c}" for c in codes)
-    return f"Observation?patient={PATIENT_TOKEN}&code={joined}&_sort=-date&_count=1"
+    return f"Observation?patient={PATIENT_TOKEN}&code={joined}&status={RESULT_STATUSES}&_sort=-date&_count=1"
 
 
 PREFETCH: dict[str, str] = {
@@ -37,8 +50,11 @@ PREFETCH: dict[str, str] = {
     "weight": _latest((WEIGHT_CODE,)),
     "height": _latest((HEIGHT_CODE,)),
     "pregnancy": _latest((PREGNANCY_STATUS_CODE,)),
+    "bilirubin": _latest((BILIRUBIN_TOTAL,)),
+    "ast": _latest((AST,)),
     "conditions": f"Condition?patient={PATIENT_TOKEN}&clinical-status=active",
     "medications": f"MedicationRequest?patient={PATIENT_TOKEN}&status=active",
+    "statements": f"MedicationStatement?patient={PATIENT_TOKEN}&status=active,intended,on-hold",
     "allergies": f"AllergyIntolerance?patient={PATIENT_TOKEN}&clinical-status=active",
 }
 
@@ -50,8 +66,11 @@ CHECKS_NEEDING: dict[str, str] = {
     "weight": "weight-based dosing and creatinine clearance",
     "height": "height (pediatric renal estimate)",
     "pregnancy": "pregnancy status",
+    "bilirubin": "hepatic function (bilirubin)",
+    "ast": "hepatic function (AST)",
     "conditions": "disease cautions (problem list)",
     "medications": "interactions and duplicate therapy with the medication list",
+    "statements": "interactions with medications the patient reports taking (MedicationStatement)",
     "allergies": "allergies",
 }
 
@@ -91,10 +110,40 @@ SERVICES: dict[str, Service] = {
 }
 
 
-def discovery_document() -> dict[str, list[dict[str, object]]]:
+DiscoveryMode = Literal["per-hook", "shared"]
+
+
+def _per_hook() -> dict[str, Service]:
+    """One service per (service, hook): a multi-hook service gets ``{id}-{hook}`` ids."""
+    out: dict[str, Service] = {}
+    for s in SERVICES.values():
+        if len(s.hooks) == 1:
+            out[s.id] = s
+            continue
+        for hook in s.hooks:
+            out[f"{s.id}-{hook}"] = Service(
+                id=f"{s.id}-{hook}", hooks=(hook,), title=s.title, description=s.description
+            )
+    return out
+
+
+PER_HOOK: dict[str, Service] = _per_hook()
+
+
+def listed(mode: DiscoveryMode) -> dict[str, Service]:
+    """The services the discovery document lists in ``mode``."""
+    return dict(PER_HOOK) if mode == "per-hook" else dict(SERVICES)
+
+
+def callable_services() -> dict[str, Service]:
+    """Every id a call may use, whatever the mode: the per-hook ids and the shared ones."""
+    return {**SERVICES, **PER_HOOK}
+
+
+def discovery_document(mode: DiscoveryMode = "per-hook") -> dict[str, list[dict[str, object]]]:
     services = [
         ServiceDescription(hook=hook, title=s.title, description=s.description, id=s.id, prefetch=dict(PREFETCH)).wire()
-        for s in SERVICES.values()
+        for s in listed(mode).values()
         for hook in s.hooks
     ]
     return {"services": services}

@@ -97,6 +97,8 @@ class FhirFetcher:
         first = await self._get(f"{self.base}/{relative.lstrip('/')}")
         if first.document is None or not is_bundle(first.document):
             return first
+        if enough(relative, first.document):
+            return first
         document, note = await self.complete(first.document)
         return Fetched(document, note=note)
 
@@ -125,6 +127,20 @@ class FhirFetcher:
             page = got.document
             entries.extend(as_list(page.get("entry")))
         return {**bundle, "entry": entries}, None
+
+
+def enough(relative: str, bundle: dict[str, Any]) -> bool:
+    """True when a search asked for ``_count=n`` and the first page holds n entries.
+
+    ``_count=1&_sort=-date`` asks for the newest result only; following ``next`` would read the
+    patient's whole history (16 extra reads on one sandbox call) for entries that are not used.
+    """
+    for part in urlsplit(relative).query.split("&"):
+        name, _, value = part.partition("=")
+        if name == "_count" and value.isdigit():
+            matches = [e for e in as_list(bundle.get("entry")) if obj(obj(e).get("search")).get("mode") != "include"]
+            return len(matches) >= int(value)
+    return False
 
 
 def next_link(bundle: dict[str, Any]) -> str | None:

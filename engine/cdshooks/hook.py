@@ -41,6 +41,7 @@ from schemas.api import RulesetRef
 class FetchLimits:
     timeout_s: float
     budget_s: float
+    renal_max_age_days: int = 365  # CDSRULES_RENAL_LAB_MAX_AGE_DAYS
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,9 @@ async def gather(req: HookRequest, ctx: PatientViewContext, limits: FetchLimits)
         token = req.fhirAuthorization.access_token.get_secret_value() if req.fhirAuthorization else None
         fetcher = FhirFetcher(req.fhirServer, token, limits.timeout_s, limits.budget_s)
     try:
-        return await resolve(PREFETCH, req.prefetch, ctx.patientId, fetcher)
+        result = await resolve(PREFETCH, req.prefetch, ctx.patientId, fetcher)
+        result.renal_max_age_days = limits.renal_max_age_days
+        return result
     finally:
         if fetcher is not None:
             await fetcher.close()
@@ -103,10 +106,8 @@ def answer(
 ) -> HookAnswer:
     """Map, plan, evaluate and render one call on a leased ``engine`` (blocking, CPU only)."""
     merged = Unpacked(resources=prefetch.resources(), full_urls=prefetch.full_urls())
-    profile = build_profile(merged)
+    profile = build_profile(merged, prefetch.renal_max_age_days)
     notes = [*profile.notes, *prefetch.remarks()]
-    if profile.patient_id and profile.patient_id != ctx.patientId:
-        notes.append(f"Patient resource id {profile.patient_id!r} differs from context.patientId {ctx.patientId!r}")
     drafts = []
     if isinstance(ctx, OrderSignContext):
         found = unpack(ctx.draftOrders)
@@ -116,7 +117,15 @@ def answer(
     the_plan = plan(req.hook, selections, profile, drafts, engine)
     notes.extend(the_plan.notes)
     evaluated = evaluate(the_plan.targets, engine, decision_id)
-    cards = build_cards(evaluated, profile, engine.pack, prefetch.unavailable(), notes, the_plan.unidentified)
+    cards = build_cards(
+        evaluated,
+        profile,
+        engine.pack,
+        prefetch.unavailable() + profile.stale,
+        notes,
+        the_plan.unidentified,
+        the_plan.other_route,
+    )
     rules = {c.uuid: c._rule for c in cards}
     return HookAnswer(CdsResponse(cards=cards).wire(), evaluated, notes, engine.ruleset_ref, rules)
 

@@ -37,6 +37,7 @@ class KeyData:
 @dataclass
 class PrefetchResult:
     keys: dict[str, KeyData]
+    renal_max_age_days: int | None = None  # how old a renal lab may be and still be used (the call's setting)
 
     def resources(self) -> list[dict[str, Any]]:
         return [r for kd in self.keys.values() for r in kd.found.resources]
@@ -60,8 +61,26 @@ class PrefetchResult:
         return {k: kd.state for k, kd in self.keys.items()}
 
 
+# Keys whose absence needs no card of its own: without liver tests hepatic function stays unknown,
+# and the engine names it as missing for exactly the drugs whose rules need it (not for baclofen).
+SUPPLEMENTARY = frozenset({"bilirubin", "ast"})
+
+
 def fill(template: str, patient_id: str) -> str:
-    return template.replace(PATIENT_TOKEN, quote(patient_id, safe=""))
+    """The template as a request path: the patient id filled in, every query value percent-encoded.
+
+    ``code=http://loinc.org|98979-8`` is sent as ``code=http%3A%2F%2Floinc.org%7C98979-8``; commas
+    stay, as they separate the values a FHIR search ORs together.
+    """
+    filled = template.replace(PATIENT_TOKEN, patient_id)
+    path, sep, query = filled.partition("?")
+    if not sep:
+        return quote(path, safe="/")
+    params = []
+    for part in query.split("&"):
+        name, eq, value = part.partition("=")
+        params.append(f"{name}{eq}{quote(value, safe=',')}")
+    return f"{quote(path, safe='/')}?{'&'.join(params)}"
 
 
 def classify(key: str, value: Any, state: State) -> KeyData:
@@ -109,8 +128,19 @@ async def resolve(
                 value, note = await fetcher.complete(value)  # a paginated prefetch (allowed since 2.0.1's successor)
             keys[key] = classify(key, value, "provided")
             keys[key].note = "; ".join(n for n in (keys[key].note, note) if n) or None
+            if _only_withdrawn(keys[key]):
+                # an EHR that ignored the status filter sent only a withdrawn result for the one
+                # _count=1 slot: the valid result before it is read from fhirServer, or said missing
+                if fetcher is not None:
+                    to_fetch[key] = fill(template, patient_id)
+                else:
+                    keys[key] = KeyData(
+                        key, "unavailable", note="only an entered-in-error or cancelled result was sent"
+                    )
         elif fetcher is not None:
             to_fetch[key] = fill(template, patient_id)
+        elif key in SUPPLEMENTARY:
+            keys[key] = KeyData(key, "none-found")  # only refines a fact the engine reports missing itself
         else:
             keys[key] = KeyData(key, "unavailable", note="not prefetched, and no fhirServer to read it from")
     if fetcher is not None and to_fetch:
@@ -118,12 +148,78 @@ async def resolve(
             keys[key] = _from_fetch(key, got)
     result = PrefetchResult({k: keys[k] for k in templates})
     _require_patient(result, patient_id)
+    _drop_other_patients(result, patient_id)
     return result
+
+
+_WITHDRAWN = {"entered-in-error", "cancelled"}
+
+
+def _only_withdrawn(kd: KeyData) -> bool:
+    found = kd.found.of_type("Observation")
+    return bool(found) and len(found) == len(kd.found.resources) and all(o.get("status") in _WITHDRAWN for o in found)
+
+
+_SUBJECT_FIELDS = ("subject", "patient")
+
+
+def _other_patient(resource: dict[str, Any], patient_id: str) -> str | None:
+    """The reference when ``resource`` is about another patient than ``patient_id``, else None.
+
+    Only a literal ``Patient/<id>`` reference (relative or absolute) can be compared; a bundle-local
+    ``urn:uuid:`` reference is left as it is, since nothing here says it is someone else.
+    """
+    for name in _SUBJECT_FIELDS:
+        ref = resource.get(name)
+        target = ref.get("reference") if isinstance(ref, dict) else None
+        if not isinstance(target, str) or "Patient/" not in target:
+            continue
+        rid = target.rsplit("Patient/", 1)[1].split("/_history", 1)[0]
+        if rid and rid != patient_id:
+            return target
+    return None
+
+
+def _drop_other_patients(result: PrefetchResult, patient_id: str) -> None:
+    """Leave out every resource whose subject names another patient, saying so on the key."""
+    for kd in result.keys.values():
+        if kd.key == "patient":
+            continue
+        kept: list[tuple[dict[str, Any], str | None]] = []
+        dropped: list[tuple[dict[str, Any], str | None]] = []
+        for r in kd.found.resources:
+            other = _other_patient(r, patient_id)
+            (dropped if other else kept).append((r, other))
+        if not dropped:
+            continue
+        kd.found = Unpacked(resources=[r for r, _ in kept], full_urls=kd.found.full_urls, outcomes=kd.found.outcomes)
+        refs = ", ".join(sorted({str(o) for _, o in dropped}))
+        what = ", ".join(f"{r.get('resourceType')}/{r.get('id')}" for r, _ in dropped[:3])
+        kd.note = "; ".join(
+            n
+            for n in (kd.note, f"left out {len(dropped)} resource(s) ({what}) about {refs}, not Patient/{patient_id}")
+            if n
+        )
+        if not kept and kd.state in ("provided", "fetched"):
+            kd.state = "unavailable"
 
 
 def _require_patient(result: PrefetchResult, patient_id: str) -> None:
     kd = result.keys.get("patient")
     if kd is not None and kd.found.of_type("Patient"):
+        got = kd.found.of_type("Patient")[0].get("id")
+        if isinstance(got, str) and got and got != patient_id:
+            raise CdsHooksError(
+                412,
+                [
+                    Issue(
+                        "prefetch.patient",
+                        f"the Patient resource is Patient/{got}, but context.patientId is {patient_id!r}: "
+                        "the prefetch is for another patient",
+                        "conflict",
+                    )
+                ],
+            )
         return
     if kd is None:
         why = "no patient prefetch template"

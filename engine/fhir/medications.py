@@ -18,10 +18,16 @@ from typing import Any
 from pydantic import ValidationError
 
 from engine.fhir.bundle import ReferenceIndex
+from engine.fhir.route import non_oral_route
 from engine.fhir.values import RXNORM, as_list, codes_in, concept_text, number, obj, status, text, unit_of
 from schemas.api import DrugRef, OrderedDose
 
 ACTIVE_STATUSES = frozenset({"active"})
+# MedicationStatement (R4 medication-statement-status): what the patient takes, intends to take or
+# has paused counts as a co-medication; stopped, completed, not-taken and entered-in-error do not.
+STATEMENT_STATUSES = frozenset({"active", "intended", "on-hold"})
+NDC = "http://hl7.org/fhir/sid/ndc"
+_NDC_FORM = re.compile(r"^[0-9]{4,5}-?[0-9]{3,4}-?[0-9]{1,2}$")
 DRAFT_STATUSES = frozenset({"draft"})
 
 _MASS_TO_MG = {"mg": 1.0, "g": 1000.0, "ug": 0.001, "mcg": 0.001}
@@ -59,6 +65,12 @@ class MedOrder:
     label: str
     ordered: OrderedDose | None
     dose_note: str | None  # why ``ordered`` is None when a dose was (or was not) written
+    route: str | None = None  # a non-oral route or dose form ("intrathecal"); None: oral
+    ingredients: tuple[DrugRef, ...] = ()  # Medication.ingredient items, each a drug of its own
+
+    def refs(self) -> list[DrugRef]:
+        """Every drug this order puts in the patient: the product and each listed ingredient."""
+        return ([self.drug] if self.drug is not None else []) + list(self.ingredients)
 
 
 def _medication_concept(mr: dict[str, Any], index: ReferenceIndex) -> tuple[Any, str | None, dict[str, Any] | None]:
@@ -108,6 +120,26 @@ def strength_from_text(label: str | None) -> Strength | None:
     return Strength(amount * _MASS_TO_MG[unit] / volume, per_ml)
 
 
+def _code_frequency(timing: dict[str, Any]) -> float | None:
+    """Times a day named by ``timing.code``: the HL7 abbreviation in any system, or its display/text.
+
+    Vendors send their own code systems (Cerner code set 4003) with "TID" as display or text, so the
+    abbreviation is looked for wherever it is written, not only under the HL7 system.
+    """
+    code = obj(timing.get("code"))
+    words = [text(code.get("text"))] + [
+        text(obj(c).get(k)) for c in as_list(code.get("coding")) for k in ("code", "display")
+    ]
+    for w in words:
+        if w and w.strip().upper() in _TIMING_CODES:
+            return _TIMING_CODES[w.strip().upper()]
+    for w in words:
+        for pattern, per_day in _TEXT_FREQ:
+            if w and pattern.search(w.lower()):
+                return per_day
+    return None
+
+
 def _times_per_day(dosage: dict[str, Any]) -> tuple[float | None, str | None]:
     timing = obj(dosage.get("timing"))
     repeat = obj(timing.get("repeat"))
@@ -116,11 +148,16 @@ def _times_per_day(dosage: dict[str, Any]) -> tuple[float | None, str | None]:
     unit = text(repeat.get("periodUnit")) or text(repeat.get("periodUnits"))  # DSTU2 spelling
     if freq is not None and unit in _PER_DAY and period > 0:
         return freq / period * _PER_DAY[str(unit)], None
+    # timeOfDay ["08:00", "14:00", "20:00"] and when ["MORN", "NIGHT"]: one dose at each, daily
+    times = [t for t in as_list(repeat.get("timeOfDay")) if text(t)]
+    whens = [w for w in as_list(repeat.get("when")) if text(w)]
+    if freq is None and (times or whens) and unit in (None, "d") and period == 1.0:
+        return float(len(times) + len(whens)), None
     if freq is None and unit in _PER_DAY and period > 0 and repeat:
         return 1.0 / period * _PER_DAY[str(unit)], None
-    for code in codes_in(timing.get("code"), "http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation"):
-        if code.upper() in _TIMING_CODES:
-            return _TIMING_CODES[code.upper()], None
+    by_code = _code_frequency(timing)
+    if by_code is not None:
+        return by_code, None
     words = (text(dosage.get("text")) or "").lower()
     for pattern, per_day in _TEXT_FREQ:
         if pattern.search(words):
@@ -141,55 +178,148 @@ def _dose_quantity(dosage: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     return {}, None
 
 
-def ordered_dose(dosages: Any, label: str | None, strength: Strength | None) -> tuple[OrderedDose | None, str | None]:
-    """mg per dose and doses per day from ``dosageInstruction``, or None and the reason."""
-    dosage_list = [obj(d) for d in as_list(dosages) if isinstance(d, dict)]
-    if not dosage_list:
-        return None, "no dosage instruction"
-    dosage = dosage_list[0]
-    quantity, range_note = _dose_quantity(dosage)
+def _to_mg(quantity: dict[str, Any], strength: Strength | None) -> tuple[float | None, str | None]:
     amount, unit = number(quantity.get("value")), unit_of(quantity)
     if amount is None or amount <= 0:
         return None, "no dose quantity"
-    strength = strength or strength_from_text(label)
     if unit in _MASS_TO_MG:
-        dose_mg = amount * _MASS_TO_MG[unit]
-    elif strength is not None and (unit == "ml" if strength.per_ml else unit in _UNIT_DOSES):
-        dose_mg = amount * strength.mg
-    else:
-        return None, f"dose {amount:g} {unit or '(no unit)'} could not be converted to mg"
+        return amount * _MASS_TO_MG[unit], None
+    if strength is not None and (unit == "ml" if strength.per_ml else unit in _UNIT_DOSES):
+        return amount * strength.mg, None
+    return None, f"dose {amount:g} {unit or '(no unit)'} could not be converted to mg"
+
+
+def _cap_per_day(dosage: dict[str, Any], strength: Strength | None) -> float | None:
+    """``maxDosePerPeriod`` (the prescriber's own ceiling, e.g. 6 tablets a day) in mg/day."""
+    for ratio in as_list(dosage.get("maxDosePerPeriod")):  # 0..1 in R4, 0..* in R5
+        r = obj(ratio)
+        mg, _ = _to_mg(obj(r.get("numerator")), strength)
+        den = obj(r.get("denominator"))
+        per, unit = number(den.get("value")) or 1.0, unit_of(den)
+        unit = {"day": "d", "days": "d", "hour": "h", "hours": "h", "week": "wk"}.get(unit, unit)
+        if mg is not None and unit in _PER_DAY and per > 0:
+            return mg / per * _PER_DAY[unit]
+    return None
+
+
+@dataclass(frozen=True)
+class _Line:
+    sequence: int | None
+    dose_mg: float
+    per_day: float
+    note: str | None
+
+    @property
+    def total(self) -> float:
+        return self.dose_mg * self.per_day
+
+
+def _line(dosage: dict[str, Any], strength: Strength | None) -> tuple[_Line | None, str | None]:
+    quantity, range_note = _dose_quantity(dosage)
+    dose_mg, why = _to_mg(quantity, strength)
     per_day, freq_note = _times_per_day(dosage)
-    if per_day is None:
-        return None, freq_note
-    try:
-        dose = OrderedDose(dose_mg=round(dose_mg, 4), times_per_day=round(per_day, 4))
-    except ValidationError:
-        return None, f"dose {dose_mg:g} mg {per_day:g} times a day is outside plausible limits"
+    cap = _cap_per_day(dosage, strength)
+    if dose_mg is None and cap is None:
+        return None, why
+    if dose_mg is None or per_day is None:
+        if cap is None:
+            return None, freq_note if dose_mg is not None else why
+        return _Line(None, cap, 1.0, "the maximum dose per period was checked"), None
     notes = [n for n in (range_note, freq_note) if n]
-    if len(dosage_list) > 1:
-        notes.append("several dosage instructions: the first was checked")
-    return dose, "; ".join(notes) or None
+    if cap is not None and cap < dose_mg * per_day:
+        per_day = cap / dose_mg
+        notes.append("limited by the order's maximum dose per period")
+    seq = dosage.get("sequence")
+    return _Line(seq if isinstance(seq, int) else None, dose_mg, per_day, "; ".join(notes) or None), None
+
+
+def ordered_dose(dosages: Any, label: str | None, strength: Strength | None) -> tuple[OrderedDose | None, str | None]:
+    """mg per dose and doses per day from ``dosageInstruction``, or None and the reason.
+
+    Every line is read. Lines of one ``sequence`` (or all lines without one: split doses such as
+    10 mg in the morning and 20 mg at night) are taken together; of several sequences (a titration
+    or taper) the one with the highest daily total is checked, since the maximum applies to each
+    day. The answer is the largest single dose of that step and the times a day that give its total.
+    """
+    dosage_list = [obj(d) for d in as_list(dosages) if isinstance(d, dict)]
+    if not dosage_list:
+        return None, "no dosage instruction"
+    strength = strength or strength_from_text(label)
+    lines: list[_Line] = []
+    reasons: list[str] = []
+    for d in dosage_list:
+        line, why = _line(d, strength)
+        if line is not None:
+            lines.append(line)
+        elif why:
+            reasons.append(why)
+    if not lines:
+        return None, reasons[0] if reasons else "no dose quantity"
+    steps: dict[int | None, list[_Line]] = {}
+    for line in lines:
+        steps.setdefault(line.sequence, []).append(line)
+    if None in steps and len(steps) > 1:  # unsequenced lines run alongside every step
+        shared = steps.pop(None)
+        steps = {k: v + shared for k, v in steps.items()}
+    step = max(steps.values(), key=lambda ls: sum(line.total for line in ls))
+    total = sum(line.total for line in step)
+    largest = max(line.dose_mg for line in step)
+    try:
+        dose = OrderedDose(dose_mg=round(largest, 4), times_per_day=round(total / largest, 4))
+    except ValidationError:
+        return None, f"dose {largest:g} mg, {total:g} mg a day, is outside plausible limits"
+    notes = [n for line in step for n in [line.note] if n]
+    if len(steps) > 1:
+        notes.append(f"{len(steps)} dosage steps: the highest daily total ({total:g} mg/day) was checked")
+    elif len(step) > 1:
+        notes.append(f"{len(step)} dosage lines taken together ({total:g} mg/day)")
+    if reasons:
+        notes.append(f"{len(reasons)} dosage line(s) not read: {reasons[0]}")
+    return dose, "; ".join(dict.fromkeys(notes)) or None
+
+
+def _drug_ref(concept: Any, display: str | None = None) -> DrugRef | None:
+    rx_codes = [c for c in codes_in(concept, RXNORM) if re.fullmatch(r"[0-9]{1,9}", c)]
+    ndcs = [c for c in codes_in(concept, NDC) if _NDC_FORM.match(c)]
+    name = concept_text(concept) or display
+    if not (name or rx_codes or ndcs):
+        return None
+    return DrugRef(name=name, rxcui=rx_codes[0] if rx_codes else None, ndc=ndcs[0] if ndcs else None)
+
+
+def _ingredients(medication: dict[str, Any] | None) -> tuple[DrugRef, ...]:
+    """Medication.ingredient[].itemCodeableConcept (R4) or item.concept (R5), each as a drug."""
+    out: list[DrugRef] = []
+    for i in as_list(obj(medication).get("ingredient")):
+        item = obj(i).get("itemCodeableConcept") or obj(obj(i).get("item")).get("concept")
+        ref = _drug_ref(item)
+        if ref is not None:
+            out.append(ref)
+    return tuple(out) if len(out) > 1 else ()  # one ingredient is the product itself
 
 
 def med_order(mr: dict[str, Any], index: ReferenceIndex | None = None) -> MedOrder:
-    """Read one MedicationRequest (R4, or STU3 with the same fields)."""
+    """Read one MedicationRequest or MedicationStatement (R4, or STU3 with the same fields)."""
     index = index or ReferenceIndex([])
     concept, display, medication = _medication_concept(mr, index)
+    drug = _drug_ref(concept, display)
     rx_codes = [c for c in codes_in(concept, RXNORM) if re.fullmatch(r"[0-9]{1,9}", c)]
+    ndcs = [c for c in codes_in(concept, NDC) if _NDC_FORM.match(c)]
     name = concept_text(concept) or display
-    drug: DrugRef | None = None
-    if name or rx_codes:
-        drug = DrugRef(name=name, rxcui=rx_codes[0] if rx_codes else None)
-    label = name or (f"RxNorm {rx_codes[0]}" if rx_codes else "unidentified medication")
+    label = name or (f"RxNorm {rx_codes[0]}" if rx_codes else f"NDC {ndcs[0]}" if ndcs else "unidentified medication")
     strength = _strength_from_medication(medication)
-    dose, note = ordered_dose(mr.get("dosageInstruction"), name, strength)
+    statement = mr.get("resourceType") == "MedicationStatement"
+    dose, note = ordered_dose(mr.get("dosage" if statement else "dosageInstruction"), name, strength)
     rid = text(mr.get("id"))
+    rtype = "MedicationStatement" if statement else "MedicationRequest"
     return MedOrder(
         resource=mr,
-        ref=f"MedicationRequest/{rid}" if rid else None,
+        ref=f"{rtype}/{rid}" if rid else None,
         status=status(mr.get("status")),
         drug=drug,
         label=label,
         ordered=dose,
         dose_note=note,
+        route=non_oral_route(mr, medication, name),
+        ingredients=_ingredients(medication),
     )

@@ -20,7 +20,22 @@ from engine.fhir.values import LOINC, codes_in, codings, concept_text, number, o
 
 UMOL_PER_MG_DL_CREATININE = 88.42
 
-EGFR_CODES = ("98979-8", "62238-1", "33914-3", "50210-4")  # CKD-EPI 2021, CKD-EPI, MDRD (Synthea), cystatin C
+# LOINC eGFR codes in use (loinc.org, each code's page): 98979-8 CKD-EPI 2021, 62238-1 CKD-EPI,
+# 33914-3 MDRD (Synthea), 50210-4 cystatin C, 48642-3 and 48643-1 MDRD non-Black/Black, 50044-7
+# MDRD female, 77147-7 MDRD (SI), 88293-6 and 88294-4 CKD-EPI Black/non-Black, 69405-9 GFR/1.73 m².
+EGFR_CODES = (
+    "98979-8",
+    "62238-1",
+    "33914-3",
+    "50210-4",
+    "48642-3",
+    "48643-1",
+    "50044-7",
+    "77147-7",
+    "88293-6",
+    "88294-4",
+    "69405-9",
+)
 CREATININE_MASS_CODES = ("2160-0", "38483-4")  # mg/dL (38483-4 is what Synthea writes)
 CREATININE_MOLAR_CODES = ("14682-9",)  # µmol/L
 WEIGHT_CODE = "29463-7"
@@ -65,6 +80,22 @@ def effective(resource: dict[str, Any]) -> dt.datetime | None:
     return None
 
 
+def components(o: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each ``component`` with a value, as an Observation of its own (status and date of the parent).
+
+    A renal panel (FHIR example f205) carries eGFR as a component, not as its own Observation.
+    """
+    out = []
+    for c in o.get("component") or []:
+        c = obj(c)
+        if c.get("code") is None or not any(k.startswith("value") for k in c):
+            continue
+        part = {k: v for k, v in o.items() if k not in ("code", "component") and not k.startswith("value")}
+        part.update(c)
+        out.append(part)
+    return out
+
+
 @dataclass(frozen=True)
 class CodedObservations:
     """Observations that count (not entered in error or cancelled), each with its LOINC codes.
@@ -77,13 +108,13 @@ class CodedObservations:
 
     @classmethod
     def of(cls, observations: list[dict[str, Any]]) -> CodedObservations:
-        return cls(
-            tuple(
-                (tuple(codes_in(o.get("code"), LOINC)), o)
-                for o in observations
-                if status(o.get("status")) not in _EXCLUDED_STATUS
-            )
-        )
+        items: list[tuple[tuple[str, ...], dict[str, Any]]] = []
+        for o in observations:
+            if status(o.get("status")) in _EXCLUDED_STATUS:
+                continue
+            items.append((tuple(codes_in(o.get("code"), LOINC)), o))
+            items.extend((tuple(codes_in(c.get("code"), LOINC)), c) for c in components(o))
+        return cls(tuple(items))
 
 
 Observations = list[dict[str, Any]] | CodedObservations
@@ -111,12 +142,26 @@ def _latest(items: list[tuple[Measurement | None, str | None]]) -> tuple[Measure
     return best, notes
 
 
-def _quantity(o: dict[str, Any]) -> tuple[float | None, str, str | None]:
+# How far below x a "<x" result is placed so that it bands as below x (values are shown to 0.1).
+_BELOW = 0.1
+
+
+def _quantity(o: dict[str, Any], kind: str = "") -> tuple[float | None, str, str | None]:
+    """The value, its unit, and a note when a comparator changed what is used.
+
+    ``<x`` and ``<=x`` eGFR results band as below x (an eGFR "<30" is severe, not moderate); ``>x``
+    is used as x, the conservative end for every kind we read (a lower eGFR, weight or height never
+    loosens a dose; a creatinine ">x" is at least x).
+    """
     q = obj(o.get("valueQuantity"))
     value = number(q.get("value"))
     comparator = text(q.get("comparator"))
-    note = f"reported as {comparator}{value:g}; {value:g} used" if comparator and value is not None else None
-    return value, unit_of(q), note
+    if not comparator or value is None:
+        return value, unit_of(q), None
+    if comparator in ("<", "<=") and kind == "egfr":
+        used = round(value - _BELOW, 1)
+        return used, unit_of(q), f"reported as {comparator}{value:g}; treated as below {value:g} ({used:g})"
+    return value, unit_of(q), f"reported as {comparator}{value:g}; {value:g} used"
 
 
 def _convert(kind: str, code: str, value: float, unit: str) -> tuple[float | None, str | None]:
@@ -124,6 +169,8 @@ def _convert(kind: str, code: str, value: float, unit: str) -> tuple[float | Non
     if kind == "egfr":
         if unit == "" or unit.startswith("ml/min"):
             return value, None if unit else "no unit given; mL/min/1.73m² assumed"
+        if unit.startswith("ml/s"):  # SI reporting (Nordic laboratories): 1 mL/s = 60 mL/min
+            return round(value * 60, 1), f"converted from {value:g} mL/s"
     elif kind == "creatinine":
         if unit == "" and code in CREATININE_MASS_CODES:
             return value, "no unit given; mg/dL assumed from the LOINC code"
@@ -162,7 +209,7 @@ def latest_measurement(observations: Observations, kind: str) -> tuple[Measureme
     """The most recent usable value of ``kind`` (egfr, creatinine, weight, height) and notes on skips."""
     items: list[tuple[Measurement | None, str | None]] = []
     for code, o in _candidates(observations, _CODES[kind]):
-        value, unit, comparator_note = _quantity(o)
+        value, unit, comparator_note = _quantity(o, kind)
         if value is None:
             items.append((None, f"{kind} (LOINC {code}) without a numeric value was skipped"))
             continue

@@ -11,14 +11,17 @@ value the API's plausibility limits reject is dropped with a note instead of fai
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
 from engine.fhir.bundle import ReferenceIndex, Unpacked, unpack
-from engine.fhir.medications import ACTIVE_STATUSES, MedOrder, med_order
+from engine.fhir.hepatic import hepatic_grade
+from engine.fhir.medications import ACTIVE_STATUSES, STATEMENT_STATUSES, MedOrder, med_order
 from engine.fhir.observations import CodedObservations, Measurement, latest_measurement, pregnancy_status
+from engine.fhir.pregnancy import is_pregnancy_condition, still_pregnant
 from engine.fhir.values import RXNORM, as_list, codes_in, codings, concept_text, obj, status, text, when
 from schemas.api import CodeableConcept, Coding, DrugRef, Patient
 
@@ -29,6 +32,18 @@ _DRUG_ALLERGY_CATEGORIES = {"medication", "biologic"}
 _NO_KNOWN_ALLERGY = {"716186003"}  # SNOMED CT "No known allergy" (seen in SMART sample patients)
 _LEAST_CERTAIN: tuple[str, ...] = ("pregnant", "serum_creatinine_mg_dl")
 _SEX = {"male": "male", "female": "female", "other": "other", "unknown": "unknown"}
+US_CORE_INDIVIDUAL_SEX = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-individual-sex"
+# SNOMED CT 248152002 |Female (finding)|, 248153007 |Male (finding)| (US Core individual-sex value set)
+_INDIVIDUAL_SEX = {"248152002": "female", "248153007": "male"}
+
+
+def _individual_sex(p: dict[str, Any]) -> str | None:
+    """US Core's individual-sex extension, used when ``gender`` is absent."""
+    for ext in as_list(p.get("extension")):
+        e = obj(ext)
+        if e.get("url") == US_CORE_INDIVIDUAL_SEX:
+            return _INDIVIDUAL_SEX.get(str(obj(e.get("valueCoding")).get("code")))
+    return None
 
 
 @dataclass
@@ -39,6 +54,10 @@ class FhirProfile:
     notes: list[str] = field(default_factory=list)
     evidence: list[str] = field(default_factory=list)  # facts used, with codes and dates
     medications: list[MedOrder] = field(default_factory=list)  # active MedicationRequests
+    # drug intolerances (type intolerance or low criticality, no severe reaction): a caution naming
+    # the reaction, not the contraindicating hypersensitivity an allergy is
+    intolerances: list[tuple[DrugRef, str]] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)  # results too old to dose on, shown as such
     patient_id: str | None = None
 
 
@@ -87,9 +106,59 @@ def allergy_ref(a: dict[str, Any]) -> DrugRef | None:
     return DrugRef(name=label, rxcui=rx[0] if rx else None)
 
 
+_ANAPHYLAXIS = {"39579001"}  # SNOMED CT 39579001 |Anaphylaxis|
+
+
+def intolerance_words(a: dict[str, Any]) -> str | None:
+    """What to say about an entry that is an intolerance rather than an allergy, or None (an allergy).
+
+    FHIR R4 AllergyIntolerance: ``type`` intolerance is "a propensity for adverse reactions ... not
+    considered immune-mediated"; ``criticality`` low is "unlikely to cause a life-threatening
+    reaction". Either one, with no severe reaction and no anaphylaxis recorded, is a caution. An
+    allergy, high or unassessable criticality, or any severe reaction stays a contraindication.
+    """
+    kind = status(a.get("type"))
+    criticality = status(a.get("criticality"))
+    reactions = [obj(r) for r in as_list(a.get("reaction"))]
+    manifest = [m for r in reactions for m in as_list(r.get("manifestation"))]
+    codes = {str(c.get("code")) for m in manifest for c in codings(m)}
+    words = [concept_text(m) or "" for m in manifest]
+    severe = any(status(r.get("severity")) == "severe" for r in reactions)
+    anaphylaxis = bool(codes & _ANAPHYLAXIS) or any("anaphyla" in w.lower() for w in words)
+    if severe or anaphylaxis or criticality == "high" or not (kind == "intolerance" or criticality == "low"):
+        return None
+    shown = ", ".join(w for w in words if w) or "reaction not recorded"
+    return f"{shown}; {kind or 'type not recorded'}, criticality {criticality or 'not recorded'}"
+
+
+def _age(born: Any, now: dt.datetime) -> float | None:
+    if not isinstance(born, dt.date):
+        return None
+    return (now.date() - born).days / 365.25
+
+
+def _pregnancy_from_conditions(conditions: list[dict[str, Any]], fields: dict[str, Any], out: FhirProfile) -> list[Any]:
+    """Conditions without the stale pregnancies; a recent one sets ``pregnant`` when nothing else did."""
+    now = dt.datetime.now(dt.UTC)
+    age = _age(fields.get("birth_date"), now)
+    kept: list[dict[str, Any]] = []
+    for c in conditions:
+        if not is_pregnancy_condition(c):
+            kept.append(c)
+            continue
+        counts, why = still_pregnant(c, age, now)
+        if not counts:
+            out.notes.append(f"pregnancy status not checked from the problem list: {why}")
+            continue
+        kept.append(c)
+        out.evidence.append(why)
+        fields.setdefault("pregnant", True)
+    return kept
+
+
 def _patient_fields(p: dict[str, Any], out: FhirProfile) -> dict[str, Any]:
     fields: dict[str, Any] = {}
-    sex = _SEX.get(str(p.get("gender") or "").lower())
+    sex = _SEX.get(str(p.get("gender") or "").lower()) or _individual_sex(p)
     if sex:
         fields["sex"] = sex
     born = when(p.get("birthDate"))
@@ -103,15 +172,27 @@ def _patient_fields(p: dict[str, Any], out: FhirProfile) -> dict[str, Any]:
     return fields
 
 
-def _measure(obs: CodedObservations, kind: str, label: str, out: FhirProfile) -> Measurement | None:
+_RENAL_KINDS = ("egfr", "creatinine")
+
+
+def _measure(
+    obs: CodedObservations, kind: str, label: str, out: FhirProfile, max_age_days: int | None = None
+) -> Measurement | None:
     m, notes = latest_measurement(obs, kind)
     out.notes.extend(notes)
-    if m is not None:
-        out.evidence.append(m.describe(label))
+    if m is None:
+        return None
+    if max_age_days and kind in _RENAL_KINDS and m.at is not None:
+        age = (dt.datetime.now(dt.UTC) - m.at).days
+        if age > max_age_days:
+            out.stale.append(f"stale {label}: {m.describe(label)} is over {max_age_days} days old, treated as unknown")
+            return None
+    out.evidence.append(m.describe(label))
     return m
 
 
-def build_profile(resources: Any) -> FhirProfile:
+def build_profile(resources: Any, renal_max_age_days: int | None = None) -> FhirProfile:
+    """``renal_max_age_days``: an eGFR or creatinine older than this is stale, treated as unknown."""
     """Map resources (a list, a Bundle, both, or an already ``Unpacked`` set) to a ``FhirProfile``."""
     found: Unpacked = resources if isinstance(resources, Unpacked) else unpack(resources)
     out = FhirProfile(patient=Patient())
@@ -132,7 +213,7 @@ def build_profile(resources: Any) -> FhirProfile:
         ("weight", "weight", "weight_kg"),
         ("height", "height", "height_cm"),
     ):
-        m = _measure(obs, kind, label, out)
+        m = _measure(obs, kind, label, out, renal_max_age_days)
         if m is not None:
             fields[name] = m.value
     pregnant, pm, notes = pregnancy_status(obs)
@@ -143,16 +224,33 @@ def build_profile(resources: Any) -> FhirProfile:
         out.evidence.append(f"pregnancy status {pm.note or 'recorded'} (LOINC 82810-3, {day})")
 
     conditions = [c for c in found.of_type("Condition") if _active_condition(c)]
+    conditions = _pregnancy_from_conditions(conditions, fields, out)
+    grade, why = hepatic_grade(obs, conditions)
+    if grade is not None:
+        fields["hepatic_impairment"] = grade
+    if why:
+        out.evidence.append(why)
     concepts = [cc for cc in (condition_concept(c) for c in conditions) if cc is not None]
     fields["conditions"] = _capped(concepts, MAX_CONDITIONS, "conditions", out)
 
     index = ReferenceIndex(found.resources, found.full_urls)
     meds = [med_order(mr, index) for mr in found.of_type("MedicationRequest")]
     out.medications = [m for m in meds if m.status in ACTIVE_STATUSES and m.drug is not None]
-    fields["co_medications"] = _capped([m.drug for m in out.medications], MAX_MEDICATIONS, "medications", out)
+    statements = [med_order(ms, index) for ms in found.of_type("MedicationStatement")]
+    out.medications += [m for m in statements if m.status in STATEMENT_STATUSES and m.drug is not None]
+    refs_all = [r for m in out.medications for r in m.refs()]
+    fields["co_medications"] = _capped(refs_all, MAX_MEDICATIONS, "medications", out)
 
-    allergies = [a for a in found.of_type("AllergyIntolerance") if _active_allergy(a)]
-    refs = [r for r in (allergy_ref(a) for a in allergies) if r is not None]
+    refs: list[DrugRef] = []
+    for a in found.of_type("AllergyIntolerance"):
+        ref = allergy_ref(a) if _active_allergy(a) else None
+        if ref is None:
+            continue
+        refs.append(ref)  # the native profile has no intolerance field: kept, the conservative side
+        caution = intolerance_words(a)
+        if caution is not None:
+            where = f"AllergyIntolerance/{a.get('id')}" if a.get("id") else "an AllergyIntolerance"
+            out.intolerances.append((ref, f"{caution} ({where})"))
     fields["allergies"] = _capped(refs, MAX_ALLERGIES, "allergies", out)
 
     out.patient = _validated(fields, out)

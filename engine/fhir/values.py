@@ -131,8 +131,15 @@ def date(value: Any) -> dt.date | None:
 
 
 def unit_of(quantity: dict[str, Any]) -> str:
-    """A normalised unit string from a Quantity: UCUM ``code`` preferred, else ``unit``; lower case."""
-    for key in ("code", "unit"):
+    """A normalised unit string from a Quantity, lower case.
+
+    The ``code`` is a UCUM code only when ``system`` is UCUM (or absent, as many senders omit it);
+    a unit coded in another system (SNOMED CT 258814008 for µmol/L) falls back to the ``unit``
+    text, which says the same thing in words a person wrote.
+    """
+    system = text(quantity.get("system"))
+    keys = ("code", "unit") if system in (None, UCUM) else ("unit",)
+    for key in keys:
         u = text(quantity.get(key))
         if u:
             return u.replace("µ", "u").replace("μ", "u").replace(" ", "").lower()

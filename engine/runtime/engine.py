@@ -18,6 +18,7 @@ from engine.runtime.durable_host import DurableRuleset, Firing
 from engine.runtime.facts import PatientFacts, build_facts
 from engine.runtime.outcome import RuleOutputs, combine, finding_key
 from engine.runtime.reference import evaluate_reference
+from engine.runtime.route import is_oral, other_route_answer
 from schemas.api import (
     DrugOut,
     DrugRef,
@@ -102,6 +103,9 @@ class Engine:
         return Firing(frozenset(dr.durable_names[n] for n in raw.fired), raw.derived)
 
     def evaluate(self, req: EvaluateRequest, decision_id: str | None = None) -> EvaluateResponse:
+        if not is_oral(req.drug.route):  # oral rules only: say so rather than give oral advice
+            drug = self._drug_out[self.resolve_drug(req)]
+            return other_route_answer(req.drug.route, drug, req.drug.action, self._ruleset_ref, decision_id)
         ingredient, pf = self.facts(req)
         firing = self.fire(ingredient, pf.fact)
         dr = self.pack.drugs[ingredient]

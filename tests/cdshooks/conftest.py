@@ -25,6 +25,9 @@ def app_settings(tmp: Path, **overrides: Any) -> Settings:
         "cors_origins": [EHR_ORIGIN],
         "fhir_timeout_s": 1.5,
         "fhir_budget_s": 5.0,
+        # fixtures and field reports carry labs from 2012 (FHIR examples) to 2024: this app never calls
+        # them stale; test_field_reports checks staleness with the default setting
+        "renal_lab_max_age_days": 0,
     }
     values.update(overrides)
     return Settings(**values)
@@ -81,6 +84,13 @@ def card_with_rule(cards: list[dict[str, Any]], rule_id: str) -> dict[str, Any]:
     return hits[0]
 
 
+def assert_valid_r4(resource: dict[str, Any]) -> None:
+    """A suggested resource parses with an independent FHIR library (R4B: R4's MedicationRequest)."""
+    from fhir.resources.R4B import construct_fhir_element
+
+    construct_fhir_element(resource["resourceType"], resource)
+
+
 SEVERITY = {"info": 0, "warning": 1, "critical": 2}
 
 
@@ -104,6 +114,8 @@ def check_card_invariants(cards: list[dict[str, Any]]) -> None:
                 assert s["label"]
                 for action in s["actions"]:
                     assert action["type"] in ("create", "update", "delete") and action["description"]
+                    if "resource" in action:
+                        assert_valid_r4(action["resource"])
         else:
             assert "selectionBehavior" not in card
         for reason in card.get("overrideReasons", []):

@@ -113,6 +113,9 @@ def full_prefetch(
         "pregnancy": bundle(),
         "conditions": bundle(),
         "medications": bundle(*(meds or [])),
+        "statements": bundle(),
+        "bilirubin": bundle(),
+        "ast": bundle(),
         "allergies": bundle(),
     }
     data.update(override)

@@ -16,7 +16,7 @@ from tests.cdshooks.servers import RunningApp
 DOSING = "/cds-services/muscle-relaxant-dosing"
 
 
-def test_discovery_lists_each_service_per_hook(client: httpx.Client) -> None:
+def test_discovery_gives_each_hook_its_own_id(client: httpx.Client) -> None:
     resp = client.get("/cds-services")
     assert resp.status_code == 200
     doc = resp.json()
@@ -24,10 +24,11 @@ def test_discovery_lists_each_service_per_hook(client: httpx.Client) -> None:
     assert_spec_json(doc)
     pairs = {(s["id"], s["hook"]) for s in doc["services"]}
     assert pairs == {
-        ("muscle-relaxant-dosing", "order-select"),
-        ("muscle-relaxant-dosing", "order-sign"),
+        ("muscle-relaxant-dosing-order-select", "order-select"),
+        ("muscle-relaxant-dosing-order-sign", "order-sign"),
         ("muscle-relaxant-review", "patient-view"),
     }
+    assert len({s["id"] for s in doc["services"]}) == len(doc["services"]), "ids must be unique by default"
     for service in doc["services"]:
         assert set(service) == {"hook", "title", "description", "id", "prefetch"}
 
@@ -45,7 +46,14 @@ def test_prefetch_templates(client: httpx.Client) -> None:
         for code in ("98979-8", "62238-1", "33914-3", "2160-0", "14682-9", "29463-7", "8302-2", "82810-3"):
             assert f"http://loinc.org|{code}" in observations, code
         types = {t.split("?")[0].split("/")[0] for t in prefetch.values()}
-        assert types == {"Patient", "Observation", "Condition", "MedicationRequest", "AllergyIntolerance"}
+        assert types == {
+            "Patient",
+            "Observation",
+            "Condition",
+            "MedicationRequest",
+            "MedicationStatement",
+            "AllergyIntolerance",
+        }
         assert "status=active" in prefetch["medications"]
 
 
@@ -104,3 +112,23 @@ def test_unexpected_500_still_carries_cors_headers(
     assert resp.status_code == 500
     assert resp.headers["access-control-allow-origin"] == EHR_ORIGIN
     assert "simulated bug" not in resp.text
+
+
+def test_shared_id_discovery_is_a_setting() -> None:
+    from engine.cdshooks.discovery import discovery_document
+
+    pairs = {(s["id"], s["hook"]) for s in discovery_document("shared")["services"]}
+    assert pairs == {
+        ("muscle-relaxant-dosing", "order-select"),
+        ("muscle-relaxant-dosing", "order-sign"),
+        ("muscle-relaxant-review", "patient-view"),
+    }
+
+
+def test_a_per_hook_id_refuses_the_other_hook(client: httpx.Client) -> None:
+    ctx = order_context(baclofen_draft(), selected=["MedicationRequest/request-123"])
+    resp = client.post(
+        "/cds-services/muscle-relaxant-dosing-order-sign", json=hook_request("order-select", ctx, full_prefetch())
+    )
+    assert resp.status_code == 400
+    assert "order-sign" in resp.text and "order-select" in resp.text

@@ -47,7 +47,12 @@ def test_synthea_r4_bundles_agree_with_the_manifest(synthea: Path, row: dict[str
 def test_synthea_pregnancy_conditions_count_only_while_active(synthea: Path) -> None:
     r4 = _r4_rows(synthea)
     active = build_profile(_load(synthea, next(r["path"] for r in r4 if r["path"].startswith("r4/Libbie_Shields"))))
-    assert any(c.coding and c.coding[0].code == "79586000" for c in active.patient.conditions if not isinstance(c, str))
+    # an active "Tubal pregnancy" (79586000) in a woman over 55 is a problem-list leftover: left out, named
+    assert not any(
+        c.coding and c.coding[0].code == "79586000" for c in active.patient.conditions if not isinstance(c, str)
+    )
+    assert active.patient.pregnant is None
+    assert any("'Tubal pregnancy' ignored" in n and "over 55" in n for n in active.notes)
     resolved = build_profile(_load(synthea, next(r["path"] for r in r4 if r["path"].startswith("r4/Karla_Kessler"))))
     assert not any(
         c.coding and c.coding[0].code == "72892002" for c in resolved.patient.conditions if not isinstance(c, str)
@@ -228,3 +233,41 @@ def test_conditions_and_bundles_as_real_systems_send_them() -> None:
     assert len(found.resources) == 3 and found.outcomes == [outcome]
     conditions = build_profile(untyped).patient.conditions
     assert [c.text for c in conditions if not isinstance(c, str)] == ["Multiple sclerosis"]
+
+
+def _liver(code: str, value: float, high: float, when: str = "2026-11-01") -> dict[str, Any]:
+    o = observation(code, value, "mg/dL" if code == "1975-2" else "U/L", when)
+    o["referenceRange"] = [{"high": {"value": high}}]
+    return o
+
+
+@pytest.mark.parametrize(
+    ("bilirubin", "ast", "grade"),
+    [(0.8, 30, "none"), (0.8, 60, "mild"), (1.5, 30, "mild"), (2.5, 30, "moderate"), (4.0, 30, "severe")],
+)
+def test_liver_tests_grade_hepatic_impairment_by_nci_odwg(bilirubin: float, ast: float, grade: str) -> None:
+    from tests.cdshooks.fhirdata import patient
+
+    profile = build_profile([patient(), _liver("1975-2", bilirubin, 1.2), _liver("1920-8", ast, 40)])
+    assert profile.patient.hepatic_impairment == grade
+    assert any("NCI ODWG" in e for e in profile.evidence)
+
+
+def test_normal_liver_tests_with_cirrhosis_listed_are_not_none() -> None:
+    from tests.cdshooks.fhirdata import patient
+
+    cirrhosis = {
+        "resourceType": "Condition",
+        "id": "c1",
+        "clinicalStatus": {"coding": [{"code": "active"}]},
+        "code": {"text": "Unspecified cirrhosis of liver"},
+    }
+    profile = build_profile([patient(), _liver("1975-2", 0.8, 1.2), _liver("1920-8", 30, 40), cirrhosis])
+    assert profile.patient.hepatic_impairment == "unknown"
+
+
+def test_liver_tests_without_a_reference_range_are_not_graded() -> None:
+    from tests.cdshooks.fhirdata import patient
+
+    bare = [observation("1975-2", 0.8, "mg/dL", "2026-11-01"), observation("1920-8", 30, "U/L", "2026-11-01")]
+    assert build_profile([patient(), *bare]).patient.hepatic_impairment == "unknown"

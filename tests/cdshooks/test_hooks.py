@@ -93,7 +93,7 @@ def test_sandbox_shaped_order_select(client: httpx.Client, fhir: StubServer) -> 
     assert f"{quantity['value']:g} mg" in dose["suggestions"][0]["label"]
     # keys the sandbox did not prefetch were read from fhirServer with the bearer token; the others were not
     fetched = {s.path.strip("/").split("/")[0] for s in fhir.seen}
-    assert fetched == {"Observation", "Condition", "AllergyIntolerance"}
+    assert fetched == {"Observation", "Condition", "AllergyIntolerance", "MedicationStatement"}
     assert all(s.headers["authorization"] == f"Bearer {TOKEN}" for s in fhir.seen)
 
 
@@ -267,3 +267,23 @@ def test_an_order_whose_drug_cannot_be_identified_is_reported(client: httpx.Clie
     (card,) = cards
     assert card["indicator"] == "info" and card["source"]["topic"]["code"] == "not-checked"
     assert "MedicationRequest/rx-ref" in card["summary"]
+
+
+def test_two_drafts_of_one_drug_are_one_card_with_the_summed_dose(client: httpx.Client) -> None:
+    from tests.cdshooks.fhirdata import baclofen_draft, full_prefetch, hook_request, order_context
+
+    ctx = order_context(baclofen_draft("a", dose=15, per_day=3), baclofen_draft("b", dose=15, per_day=3))
+    cards = cards_of(client.post(f"{DOSING}-order-sign", json=hook_request("order-sign", ctx, full_prefetch())))
+    check_card_invariants(cards)
+    ranged = [c for c in cards if c["source"]["topic"]["code"] == "dose-range"]
+    assert len(ranged) == 1, [c["summary"] for c in cards]
+    assert "90 mg/day" in ranged[0]["summary"]
+
+
+def test_patient_view_does_not_reflag_a_maintenance_dose(client: httpx.Client) -> None:
+    from tests.cdshooks.fhirdata import full_prefetch, hook_request, med_request
+
+    active = med_request("m1", "baclofen 10 MG Oral Tablet", dose=10, per_day=3)
+    body = hook_request("patient-view", {}, full_prefetch(egfr=95, meds=[active]))
+    cards = cards_of(client.post("/cds-services/muscle-relaxant-review", json=body))
+    assert not any("above the suggested starting dose" in c["summary"] for c in cards)

@@ -145,7 +145,7 @@ def test_bad_patient_fields_are_pointed_at(
         ({"name": "unobtainium"}, "/drug/name", "unknown drug"),
         ({"rxcui": "99999999"}, "/drug/rxcui", "unknown RxNorm code"),
         ({"name": "tizanidine", "rxcui": "1292"}, "/drug/rxcui", "is baclofen"),
-        ({"name": "baclofen", "route": "intrathecal"}, "/drug/route", "Input should be 'oral'"),
+        ({"name": "baclofen", "route": ""}, "/drug/route", "at least 1 character"),
         ({"name": "baclofen", "action": "pause"}, "/drug/action", "Input should be"),
     ],
 )
@@ -154,6 +154,22 @@ def test_bad_drug_is_pointed_at(client: TestClient, drug: dict[str, Any], pointe
     assert resp.status_code == 422, resp.text
     errors = _errors(resp)
     assert pointer in errors and fragment in errors[pointer], errors
+
+
+@pytest.mark.parametrize("route", ["intrathecal", "transdermal"])
+def test_other_route_is_answered_not_covered(client: TestClient, route: str) -> None:
+    drug = {"name": "baclofen", "route": route}
+    resp = client.post("/v1/evaluate", json={"patient": ISSUE_EXAMPLE["patient"], "drug": drug})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["dose"] is None and body["drug"]["name"] == "baclofen"
+    assert [f["summary"] for f in body["findings"]] == [f"Not covered by these rules: route {route}"]
+
+
+def test_oral_spellings_are_oral(client: TestClient) -> None:
+    drug = {"name": "baclofen", "route": "PO"}
+    resp = client.post("/v1/evaluate", json={"patient": ISSUE_EXAMPLE["patient"], "drug": drug})
+    assert resp.status_code == 200 and resp.json()["dose"] is not None
 
 
 def test_malformed_json_is_400_not_500(client: TestClient) -> None:
