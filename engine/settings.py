@@ -31,6 +31,14 @@ class Settings(BaseSettings):
     audit_hash_key: str = Field(
         default="development-only-key", description="Key for the keyed hash of patient ids in the audit log."
     )
+    migrate_on_start: bool = Field(
+        default=True,
+        description=(
+            "Migrate the audit database when the app starts. `cdsrules serve --workers N` migrates once before "
+            "forking and turns this off for its workers, so a worker (re)started during a database outage starts "
+            "not-ready instead of failing to boot."
+        ),
+    )
     log_level: str = "INFO"
     max_body_bytes: int = Field(default=1_000_000, description="Requests larger than this are refused (413).")
     keepalive_s: float = Field(

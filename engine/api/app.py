@@ -43,7 +43,10 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if state is None:
-            app.state.cds = build_state(settings)
+            # A worker never migrates when the server did it before forking (``migrate_on_start``
+            # off): a replacement started during a database outage then starts not-ready and its
+            # ``/readyz`` turns 200 once the database answers, instead of failing to boot.
+            app.state.cds = build_state(settings, migrate=settings.migrate_on_start)
         cds: AppState = app.state.cds
         _announce_auth(cds)
         if cds.settings.reload_rules:
