@@ -7,24 +7,20 @@ the service make it re-read files, and the status page names files and rule ids.
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from engine.api.deps import StateDep
+from engine.api.deps import StateDep, operator_token_matches
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
 
 def require_admin(request: Request, state: StateDep) -> None:
-    secret = state.settings.admin_token
-    expected = secret.get_secret_value() if secret is not None else ""
-    if not expected:
+    if state.settings.admin_token is None or not state.settings.admin_token.get_secret_value():
         raise HTTPException(403, "admin endpoints are disabled; set CDSRULES_ADMIN_TOKEN to enable them")
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
+    if not operator_token_matches(state, request.headers.get("authorization")):
         raise HTTPException(401, "missing or wrong admin bearer token", headers={"WWW-Authenticate": "Bearer"})
 
 
