@@ -36,6 +36,7 @@ from sqlalchemy.pool import StaticPool
 
 from engine.audit import migrate
 from engine.audit.models import Base, DecisionRow, DecisionRuleRow, FeedbackRow
+from engine.audit.identifiers import patient_ids, scrub
 from engine.audit.redact import without_secrets
 from engine.errors import CdsRulesError, InputError, InputProblem
 from engine.observability import metrics
@@ -173,7 +174,8 @@ class AuditStore:
             "ruleset_digest": rec.ruleset_digest,
             "drug": rec.drug,
             "rules_fired": [{"rule_id": r["rule_id"], "version": r.get("version", "")} for r in rec.rules_fired],
-            "response": rec.response,
+            # without stored inputs, the stored answer names no patient either (the hash stands in)
+            "response": rec.response if self.store_inputs else scrub(rec.response, patient_ids(document, rec.patient_ref)),
             "latency_ms": rec.latency_ms,
             "input_sha256": normalised_sha256(document),
             "patient_ref_hash": self.patient_hash(rec.patient_ref),
