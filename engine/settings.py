@@ -81,6 +81,14 @@ class Settings(BaseSettings):
     jwks_refresh_cooldown_s: float = Field(
         default=5.0, ge=0, description="Minimum seconds between JWKS refetches caused by an unknown 'kid'."
     )
+    jwks_failure_cooldown_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="After a failed JWKS fetch, lookups that need that URL fail at once for this long (negative cache).",
+    )
+    jwks_max_waiters: int = Field(
+        default=4, ge=1, le=64, description="Requests that may wait for one JWKS fetch in progress; more are refused."
+    )
     cors_origins: list[str] = Field(default_factory=list, description="Browser origins allowed by CORS.")
     fhir_timeout_s: float = Field(default=2.0, gt=0, description="Timeout of one FHIR read when prefetch is absent.")
     fhir_budget_s: float = Field(default=4.0, gt=0, description="Time for all FHIR reads of one CDS Hooks call.")
