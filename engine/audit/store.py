@@ -321,6 +321,27 @@ class AuditStore:
         except SQLAlchemyError:
             return False
 
+    def writable(self) -> bool:
+        """A real commit succeeds now: a full disk or a read-only file or server answers False.
+
+        ``ping`` only reads, and reads keep working on a full disk while every decision fails;
+        readiness must fail with them, or load balancers keep sending traffic to a node that
+        can give no advice. SQLite: rewrite the file header's ``user_version`` (unused by
+        Alembic), a one-page commit. PostgreSQL: the session is not read-only (a hot standby
+        or ``default_transaction_read_only``); a full disk there is the server's to report.
+        """
+        try:
+            if self.engine.dialect.name == "sqlite":
+                with self._write_lock, self.engine.connect() as conn:
+                    conn.exec_driver_sql(f"PRAGMA user_version = {int(time.time()) % 1_000_000}")
+                    conn.commit()
+                return True
+            with self.engine.connect() as conn:
+                read_only = conn.exec_driver_sql("SHOW transaction_read_only").scalar()
+            return str(read_only).lower() != "on"
+        except (SQLAlchemyError, OSError):
+            return False
+
     def count(self) -> int:
         with Session(self.engine) as session:
             return int(session.scalar(select(func.count()).select_from(DecisionRow)) or 0)
