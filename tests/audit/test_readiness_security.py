@@ -37,3 +37,12 @@ def test_readiness_follows_writability(api: TestClient, db_url: str) -> None:
         store.engine.dispose()
     assert api.get("/readyz").status_code == 200
     assert api.post("/v1/evaluate", json=BODY).status_code == 200
+
+
+def test_sqlite_commits_are_synchronous_full(api: TestClient, db_url: str) -> None:
+    """D12: a recorded decision survives an OS crash, not only a process kill."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("SQLite only")
+    store = api.app.state.cds.audit  # type: ignore[attr-defined]
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
