@@ -97,8 +97,17 @@ def normalise_url(url: str) -> str:
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
-    """Naive means UTC (SQLite hands back naive values); aware values are converted to UTC."""
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    """Naive means UTC (SQLite hands back naive values); aware values are converted to UTC.
+
+    An aware value whose UTC equivalent is outside the calendar (``9999-12-31T23:59:59-14:00``)
+    is an ``InputError`` naming it, not an ``OverflowError``.
+    """
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError as exc:
+        raise InputError([InputProblem("/since", f"{value.isoformat()} is outside the representable range")]) from exc
 
 
 class AuditStore:
