@@ -31,13 +31,14 @@ def rules_status(state: StateDep) -> dict[str, Any]:
 
 
 @router.post("/reload", dependencies=[Depends(require_admin)])
-def reload_rules(state: StateDep) -> JSONResponse:
+def reload_rules(state: StateDep, force: bool = False) -> JSONResponse:
     """Compile, lint and test the rules directory off to the side; swap it in only if clean.
 
     200 when the new pack is serving (or nothing changed); 422 with located errors when it was
-    rejected, in which case the previous pack keeps serving.
+    rejected, in which case the previous pack keeps serving. A pack that removes drugs or rules
+    is rejected unless ``?force=true``.
     """
-    result = state.reloader.reload("admin")
+    result = state.reloader.reload("admin", force=force)
     body = result.as_dict()
     body["serving"] = state.reloader.status()["serving"]
     return JSONResponse(body, status_code=422 if result.outcome == "rejected" else 200)
