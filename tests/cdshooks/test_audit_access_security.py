@@ -60,3 +60,13 @@ def test_without_an_operator_token_the_trail_is_closed(ehr: Ehr, tmp_path: Path)
             assert c.get("/v1/decisions", headers={"Authorization": f"Bearer {token}"}).status_code == 401
     finally:
         app.close()
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/openapi.json", "/docs", "/author"])
+def test_self_description_needs_the_operator_when_auth_is_on(secured: RunningApp, path: str) -> None:
+    """D19: these answered 200 without a token while every EHR call needed a JWT."""
+    with httpx.Client(base_url=secured.url, timeout=30) as c:
+        refused = c.get(path)
+        assert refused.status_code == 401 and refused.content == b""
+        assert c.get(path, headers={"Authorization": f"Bearer {OPERATOR}"}).status_code == 200
+        assert c.get("/readyz").status_code == 200  # probes stay open
