@@ -90,6 +90,13 @@ class Settings(BaseSettings):
         default=4, ge=1, le=64, description="Requests that may wait for one JWKS fetch in progress; more are refused."
     )
     cors_origins: list[str] = Field(default_factory=list, description="Browser origins allowed by CORS.")
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description=(
+            "With authentication off, Host names accepted besides loopback and CDSRULES_PUBLIC_BASE_URL's host "
+            "(anything else is 421: DNS rebinding)."
+        ),
+    )
     fhir_timeout_s: float = Field(default=2.0, gt=0, description="Timeout of one FHIR read when prefetch is absent.")
     fhir_budget_s: float = Field(default=4.0, gt=0, description="Time for all FHIR reads of one CDS Hooks call.")
 
