@@ -19,6 +19,7 @@ from engine.cdshooks.cards import build_cards
 from engine.cdshooks.discovery import PREFETCH, Service
 from engine.cdshooks.errors import bad_request, from_validation
 from engine.cdshooks.fhirclient import FhirFetcher
+from engine.service.caps import cap
 from engine.cdshooks.models import (
     CONTEXTS,
     CdsResponse,
@@ -107,15 +108,22 @@ def answer(
     if profile.patient_id and profile.patient_id != ctx.patientId:
         notes.append(f"Patient resource id {profile.patient_id!r} differs from context.patientId {ctx.patientId!r}")
     drafts = []
+    capped: list[str] = []  # what the per-call cap left unchecked, said on the "Not checked" card
     if isinstance(ctx, OrderSignContext):
         found = unpack(ctx.draftOrders)
         index = ReferenceIndex(found.resources + merged.resources, {**merged.full_urls, **found.full_urls})
-        drafts = [med_order(r, index) for r in found.of_type("MedicationRequest")]
+        drafts, over = cap([med_order(r, index) for r in found.of_type("MedicationRequest")], "draft orders")
+        if over:  # before planning: each draft is a co-medication of every other one
+            capped.append(over)
     selections = ctx.selections if isinstance(ctx, OrderSelectContext) else []
     the_plan = plan(req.hook, selections, profile, drafts, engine)
     notes.extend(the_plan.notes)
-    evaluated = evaluate(the_plan.targets, engine, decision_id)
-    cards = build_cards(evaluated, profile, engine.pack, prefetch.unavailable(), notes, the_plan.unidentified)
+    targets, over = cap(the_plan.targets, "orders or medications")  # bounded work per call
+    if over:
+        capped.append(over)
+    evaluated = evaluate(targets, engine, decision_id)
+    unchecked = [*the_plan.unidentified, *capped]
+    cards = build_cards(evaluated, profile, engine.pack, prefetch.unavailable(), notes, unchecked)
     return HookAnswer(CdsResponse(cards=cards).wire(), evaluated, notes, engine.ruleset_ref)
 
 
