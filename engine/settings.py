@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     )
     log_level: str = "INFO"
     max_body_bytes: int = Field(default=1_000_000, description="Requests larger than this are refused (413).")
+    body_timeout_s: float = Field(
+        default=10.0, gt=0, le=300, description="A request body must arrive within this many seconds (408: slowloris)."
+    )
     keepalive_s: float = Field(
         default=75.0,
         gt=0,

@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
         app.state.cds = state
     problems.install(app)
 
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, body_timeout_s=settings.body_timeout_s)
 
     app.include_router(v1_router)
     app.include_router(admin_router)  # /v1/admin/rules, /v1/admin/reload (bearer admin_token)
