@@ -87,7 +87,7 @@ class Settings(BaseSettings):
     jwks_failure_cooldown_s: float = Field(
         default=30.0,
         ge=0,
-        description="After a failed JWKS fetch, lookups that need that URL fail at once for this long (negative cache).",
+        description="After a failed JWKS fetch, lookups needing that URL fail at once for this long (negative cache).",
     )
     jwks_max_waiters: int = Field(
         default=4, ge=1, le=64, description="Requests that may wait for one JWKS fetch in progress; more are refused."

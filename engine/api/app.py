@@ -74,7 +74,9 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
     author.install(app)  # /author: rule browser and patient form for rule authors
 
     ops_http.install(app)  # /healthz, /readyz, /metrics and per-request metrics + JSON access log
-    app.add_middleware(BrowserGuard, public_base_url=settings.public_base_url, allowed_hosts=settings.allowed_hosts)  # JSON POSTs; Host with auth off
+    app.add_middleware(
+        BrowserGuard, public_base_url=settings.public_base_url, allowed_hosts=settings.allowed_hosts
+    )  # JSON POSTs; Host with auth off
     app.add_middleware(OperatorOnly)  # with auth on: /metrics, /docs, /openapi.json, /author need the operator
     install_cors(app, settings.cors_origins)  # outermost, so every response a browser sees has the headers
     return app

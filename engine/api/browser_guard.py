@@ -3,9 +3,10 @@
 A browser sends a "simple" cross-site POST (``Content-Type: text/plain``) without a CORS
 preflight, so any page could make a loopback service evaluate and fetch from a ``fhirServer``
 of its choosing; and DNS rebinding lets a page's own host name resolve to 127.0.0.1, so it could
-read answers too. So: a POST to ``/v1`` or ``/cds-services`` must declare a JSON body (415
-otherwise; a browser cannot send that cross-site without a preflight, which CORS refuses), and,
-with client authentication off (loopback only), the ``Host`` header must name loopback or the
+read answers too. With client authentication on, a forged request carries no JWT and is refused
+anyway; with it off (loopback only): a POST with a body to ``/v1/evaluate`` or ``/cds-services`` must
+declare it JSON (415 otherwise; a browser cannot send that cross-site without a preflight,
+which CORS refuses), and the ``Host`` header must name loopback or the
 configured ``CDSRULES_PUBLIC_BASE_URL`` host or one of ``CDSRULES_ALLOWED_HOSTS`` (421 otherwise).
 """
 
@@ -19,7 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from engine.service.safety import is_loopback
 
 JSON_TYPES = ("application/json", "application/fhir+json")
-GUARDED = ("/v1/", "/cds-services")
+GUARDED = ("/v1/evaluate", "/cds-services")  # the endpoints that evaluate (and fetch from fhirServer)
 
 
 def _host_name(host: str) -> str:
@@ -48,7 +49,9 @@ class BrowserGuard:
         if state is not None and state.verifier is None:
             host = _host_name(headers.get(b"host", b"").decode("latin-1").strip().lower())
             if host and host not in self.hosts and not is_loopback(host):
-                await self._refuse(send, 421, f"Host {host!r} is not this service (authentication is off: loopback only)")
+                await self._refuse(
+                    send, 421, f"Host {host!r} is not this service (authentication is off: loopback only)"
+                )
                 return
         if scope["method"] == "POST" and scope["path"].startswith(GUARDED):
             ctype = headers.get(b"content-type", b"").decode("latin-1").split(";", 1)[0].strip().lower()

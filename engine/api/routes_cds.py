@@ -9,7 +9,6 @@ nothing about what we host. The decision itself is ``Decider.hook``: recorded be
 
 from __future__ import annotations
 
-
 import logging
 import time
 

@@ -14,7 +14,12 @@ from schemas.api import EvaluateRequest, EvaluateResponse
 router = APIRouter(prefix="/v1", tags=["native"])
 
 
-@router.post("/evaluate", dependencies=[Depends(authenticate)], response_model=EvaluateResponse, response_model_exclude_none=False)
+@router.post(
+    "/evaluate",
+    dependencies=[Depends(authenticate)],
+    response_model=EvaluateResponse,
+    response_model_exclude_none=False,
+)
 async def evaluate(body: EvaluateRequest, decider: DeciderDep) -> Response:
     # one thread-pool hop for the blocking part (rules + audit write); the answer comes back as bytes
     answer = await run_in_threadpool(decider.native, body)

@@ -35,8 +35,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from engine.audit import migrate
-from engine.audit.models import Base, DecisionRow, DecisionRuleRow, FeedbackRow
 from engine.audit.identifiers import patient_ids, scrub
+from engine.audit.models import Base, DecisionRow, DecisionRuleRow, FeedbackRow
 from engine.audit.redact import without_secrets
 from engine.errors import CdsRulesError, InputError, InputProblem
 from engine.observability import metrics
@@ -184,7 +184,9 @@ class AuditStore:
             "drug": rec.drug,
             "rules_fired": [{"rule_id": r["rule_id"], "version": r.get("version", "")} for r in rec.rules_fired],
             # without stored inputs, the stored answer names no patient either (the hash stands in)
-            "response": rec.response if self.store_inputs else scrub(rec.response, patient_ids(document, rec.patient_ref)),
+            "response": rec.response
+            if self.store_inputs
+            else scrub(rec.response, patient_ids(document, rec.patient_ref)),
             "latency_ms": rec.latency_ms,
             "input_sha256": normalised_sha256(document),
             "patient_ref_hash": self.patient_hash(rec.patient_ref),

@@ -11,7 +11,6 @@ critical, warning, info.
 from __future__ import annotations
 
 import re
-
 import uuid
 from typing import Any
 

@@ -17,8 +17,8 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any
 from posixpath import normpath
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import httpx
@@ -119,6 +119,7 @@ class FhirFetcher:
                     raise _TooLarge
                 chunks.append(chunk)
             return resp.status_code, b"".join(chunks)
+
     async def read(self, relative: str) -> Fetched:
         """GET ``{fhirServer}/{relative}``, then follow searchset ``next`` links under the same base."""
         first = await self._get(f"{self.base}/{relative.lstrip('/')}")

@@ -19,7 +19,6 @@ from engine.cdshooks.cards import build_cards
 from engine.cdshooks.discovery import PREFETCH, Service
 from engine.cdshooks.errors import bad_request, from_validation
 from engine.cdshooks.fhirclient import FhirFetcher
-from engine.service.caps import cap
 from engine.cdshooks.models import (
     CONTEXTS,
     CdsResponse,
@@ -32,9 +31,10 @@ from engine.cdshooks.models import (
 from engine.cdshooks.plan import Evaluated, evaluate, plan
 from engine.cdshooks.prefetch import PrefetchResult, resolve
 from engine.fhir.bundle import ReferenceIndex, Unpacked, unpack
-from engine.fhir.medications import med_order
+from engine.fhir.medications import MedOrder, med_order
 from engine.fhir.profile import build_profile
 from engine.runtime.engine import Engine
+from engine.service.caps import cap
 from schemas.api import RulesetRef
 
 
@@ -107,7 +107,7 @@ def answer(
     notes = [*profile.notes, *prefetch.remarks()]
     if profile.patient_id and profile.patient_id != ctx.patientId:
         notes.append(f"Patient resource id {profile.patient_id!r} differs from context.patientId {ctx.patientId!r}")
-    drafts = []
+    drafts: list[MedOrder] = []
     capped: list[str] = []  # what the per-call cap left unchecked, said on the "Not checked" card
     if isinstance(ctx, OrderSignContext):
         found = unpack(ctx.draftOrders)

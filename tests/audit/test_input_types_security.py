@@ -20,5 +20,8 @@ def test_coerced_values_are_refused_at_their_pointer(client: TestClient, field: 
 
 
 def test_integers_are_still_numbers(client: TestClient) -> None:
-    body = {"patient": {"age_years": 67, "sex": "female", "weight_kg": 62, "on_dialysis": False}, "drug": {"name": "baclofen"}}
+    body = {
+        "patient": {"age_years": 67, "sex": "female", "weight_kg": 62, "on_dialysis": False},
+        "drug": {"name": "baclofen"},
+    }
     assert client.post("/v1/evaluate", json=body).status_code == 200

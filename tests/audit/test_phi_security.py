@@ -21,7 +21,16 @@ RESPONSE: dict[str, Any] = {
         {
             "summary": "Baclofen dose",
             "suggestions": [
-                {"actions": [{"resource": {"resourceType": "MedicationRequest", "subject": {"reference": f"Patient/{PATIENT}"}}}]}
+                {
+                    "actions": [
+                        {
+                            "resource": {
+                                "resourceType": "MedicationRequest",
+                                "subject": {"reference": f"Patient/{PATIENT}"},
+                            }
+                        }
+                    ]
+                }
             ],
             "detail": f"Patient resource id '{OTHER}' differs from context.patientId '{PATIENT}'",
         }

@@ -40,7 +40,9 @@ def secured(ehr: Ehr, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runn
 
 def test_an_ehr_token_cannot_read_decisions_the_operator_can(ehr: Ehr, secured: RunningApp) -> None:
     with httpx.Client(base_url=secured.url, timeout=30) as c:
-        made = c.post("/v1/evaluate", json=BODY, headers={"Authorization": f"Bearer {ehr.token(aud=f'{BASE}/v1/evaluate')}"})
+        made = c.post(
+            "/v1/evaluate", json=BODY, headers={"Authorization": f"Bearer {ehr.token(aud=f'{BASE}/v1/evaluate')}"}
+        )
         assert made.status_code == 200, made.text
         decision = made.json()["decision_id"]
         for path in (f"/v1/decisions/{decision}", "/v1/decisions"):

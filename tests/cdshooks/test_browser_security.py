@@ -10,7 +10,11 @@ SERVICE = "/cds-services/muscle-relaxant-review"
 
 @pytest.mark.parametrize("path", [SERVICE, "/v1/evaluate"])
 def test_text_plain_post_is_refused(client: httpx.Client, path: str) -> None:
-    r = client.post(path, content='{"hook":"patient-view"}', headers={"content-type": "text/plain", "origin": "https://attacker.example"})
+    r = client.post(
+        path,
+        content='{"hook":"patient-view"}',
+        headers={"content-type": "text/plain", "origin": "https://attacker.example"},
+    )
     assert r.status_code == 415 and "application/json" in r.json()["title"]
 
 

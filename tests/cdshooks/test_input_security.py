@@ -22,7 +22,9 @@ def test_deep_nesting_is_a_400(client: httpx.Client, path: str, body: str) -> No
 
 
 def test_deep_extension_inside_a_valid_request_is_a_400(client: httpx.Client) -> None:
-    req = hook_request("order-select", order_context(baclofen_draft(), selected=["MedicationRequest/request-123"]), full_prefetch())
+    req = hook_request(
+        "order-select", order_context(baclofen_draft(), selected=["MedicationRequest/request-123"]), full_prefetch()
+    )
     nested: object = 1
     for _ in range(500):
         nested = {"x": nested}

@@ -86,7 +86,10 @@ def _attack_token() -> str:
 
 def test_a_blackholed_jwks_is_fetched_once_and_other_issuers_keep_working(ehr: Ehr, hole: Blackhole) -> None:
     verifier = _verifier(ehr, hole)
-    good = lambda: ehr.token(aud=AUD, jku=None)  # noqa: E731
+
+    def good() -> str:
+        return ehr.token(aud=AUD, jku=None)
+
     verifier.authenticate(f"Bearer {good()}", [AUD])  # the healthy issuer's keys are now cached
 
     def attack(_: int) -> str:

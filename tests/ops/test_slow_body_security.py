@@ -22,8 +22,8 @@ def test_slow_body_gets_408() -> None:
         await asyncio.sleep(0.2)
         return {"type": "http.request", "body": b"x", "more_body": True}
 
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
+    async def send(message: Any) -> None:
+        sent.append(dict(message))
 
     async def run() -> None:
         from starlette.exceptions import HTTPException

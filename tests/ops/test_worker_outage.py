@@ -23,7 +23,6 @@ from tests.audit.records import BODY
 from tests.ops.server import running_server
 
 
-
 def test_a_worker_started_during_an_outage_starts_not_ready(tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 
