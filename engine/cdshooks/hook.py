@@ -34,7 +34,7 @@ from engine.fhir.bundle import ReferenceIndex, Unpacked, unpack
 from engine.fhir.medications import MedOrder, med_order
 from engine.fhir.profile import build_profile
 from engine.runtime.engine import Engine
-from engine.service.caps import cap
+from engine.runtime.caps import cap
 from schemas.api import RulesetRef
 
 

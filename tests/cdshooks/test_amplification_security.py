@@ -6,7 +6,7 @@ import json
 
 import httpx
 
-from engine.service.caps import MAX_TARGETS, cap
+from engine.runtime.caps import MAX_TARGETS, cap
 from tests.cdshooks.fhirdata import baclofen_draft, full_prefetch, hook_request, order_context
 
 SIGN = "/cds-services/muscle-relaxant-dosing"
