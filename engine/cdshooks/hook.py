@@ -33,8 +33,8 @@ from engine.cdshooks.prefetch import PrefetchResult, resolve
 from engine.fhir.bundle import ReferenceIndex, Unpacked, unpack
 from engine.fhir.medications import MedOrder, med_order
 from engine.fhir.profile import build_profile
-from engine.runtime.engine import Engine
 from engine.runtime.caps import cap
+from engine.runtime.engine import Engine
 from schemas.api import RulesetRef
 
 
