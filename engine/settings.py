@@ -35,8 +35,19 @@ class Settings(BaseSettings):
     audit_hash_key: str = Field(
         default="development-only-key", description="Key for the keyed hash of patient ids in the audit log."
     )
+    migrate_on_start: bool = Field(
+        default=True,
+        description=(
+            "Migrate the audit database when the app starts. `cdsrules serve --workers N` migrates once before "
+            "forking and turns this off for its workers, so a worker (re)started during a database outage starts "
+            "not-ready instead of failing to boot."
+        ),
+    )
     log_level: str = "INFO"
     max_body_bytes: int = Field(default=1_000_000, description="Requests larger than this are refused (413).")
+    body_timeout_s: float = Field(
+        default=10.0, gt=0, le=300, description="A request body must arrive within this many seconds (408: slowloris)."
+    )
     keepalive_s: float = Field(
         default=75.0,
         gt=0,
@@ -77,7 +88,22 @@ class Settings(BaseSettings):
     jwks_refresh_cooldown_s: float = Field(
         default=5.0, ge=0, description="Minimum seconds between JWKS refetches caused by an unknown 'kid'."
     )
+    jwks_failure_cooldown_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="After a failed JWKS fetch, lookups needing that URL fail at once for this long (negative cache).",
+    )
+    jwks_max_waiters: int = Field(
+        default=4, ge=1, le=64, description="Requests that may wait for one JWKS fetch in progress; more are refused."
+    )
     cors_origins: list[str] = Field(default_factory=list, description="Browser origins allowed by CORS.")
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description=(
+            "With authentication off, Host names accepted besides loopback and CDSRULES_PUBLIC_BASE_URL's host "
+            "(anything else is 421: DNS rebinding)."
+        ),
+    )
     fhir_timeout_s: float = Field(default=2.0, gt=0, description="Timeout of one FHIR read when prefetch is absent.")
     fhir_budget_s: float = Field(default=4.0, gt=0, description="Time for all FHIR reads of one CDS Hooks call.")
     renal_lab_max_age_days: int = Field(

@@ -20,7 +20,16 @@ RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 UMOL_PER_MG_DL_CREATININE = 88.42
 
 
+def _not_bool(v: object) -> object:
+    if isinstance(v, bool):
+        raise ValueError("a number is required, not true/false")
+    return v
+
+
 class _In(BaseModel):
+    # Booleans are strict (``strict=True`` on each: ``"yes"`` or ``1`` is not on dialysis) and a
+    # boolean is never a number (``true`` is not one year old; ``_not_bool``); each is a 422 at
+    # its pointer. Numeric strings ("67") are still read as numbers, as before.
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
@@ -46,6 +55,11 @@ class OrderedDose(_In):
 
     dose_mg: float = Field(gt=0, le=10000)
     times_per_day: float = Field(gt=0, le=24)
+
+    @field_validator("dose_mg", "times_per_day", mode="before")
+    @classmethod
+    def _numbers(cls, v: object) -> object:
+        return _not_bool(v)
 
 
 class DrugRef(_In):
@@ -94,13 +108,26 @@ class Patient(_In):
     serum_creatinine_mg_dl: float | None = Field(default=None, ge=0.05, le=30)
     serum_creatinine_umol_l: float | None = Field(default=None, ge=4, le=2700)
     egfr_ml_min_1_73m2: float | None = Field(default=None, ge=0, le=250)
-    on_dialysis: bool | None = None
+    on_dialysis: bool | None = Field(default=None, strict=True)
     hepatic_impairment: Literal["none", "mild", "moderate", "severe", "unknown"] = "unknown"
-    pregnant: bool | None = None
-    breastfeeding: bool | None = None
+    pregnant: bool | None = Field(default=None, strict=True)
+    breastfeeding: bool | None = Field(default=None, strict=True)
     conditions: list[CodeableConcept | str] = Field(default_factory=list, max_length=500)
     co_medications: list[DrugRef] = Field(default_factory=list, max_length=200)
     allergies: list[DrugRef] = Field(default_factory=list, max_length=200)
+
+    @field_validator(
+        "age_years",
+        "weight_kg",
+        "height_cm",
+        "serum_creatinine_mg_dl",
+        "serum_creatinine_umol_l",
+        "egfr_ml_min_1_73m2",
+        mode="before",
+    )
+    @classmethod
+    def _numbers(cls, v: object) -> object:
+        return _not_bool(v)
 
     @field_validator("serum_creatinine_mg_dl", mode="before")
     @classmethod

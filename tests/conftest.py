@@ -6,6 +6,7 @@ with a fresh SQLite audit store per test, so a test costs a migration, not a sta
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,10 @@ from tests.apps import MakeClient, app_for
 from tests.needs import REPO, shared_path
 
 __all__ = ["REPO", "request"]
+
+# Starlette's TestClient sends ``Host: testserver``; with authentication off the app accepts only
+# loopback and configured hosts (engine/api/browser_guard.py), so the test host is configured.
+os.environ.setdefault("CDSRULES_ALLOWED_HOSTS", '["testserver"]')
 
 
 @pytest.fixture(scope="session")

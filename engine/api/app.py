@@ -16,7 +16,9 @@ from fastapi import FastAPI
 from engine import __version__
 from engine.api import author, problems
 from engine.api.body_limit import BodySizeLimit
+from engine.api.browser_guard import BrowserGuard
 from engine.api.cors import install_cors
+from engine.api.operator_paths import OperatorOnly
 from engine.api.routes_admin import router as admin_router
 from engine.api.routes_cds import build_router as cds_router
 from engine.api.routes_v1 import router as v1_router
@@ -43,7 +45,10 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if state is None:
-            app.state.cds = build_state(settings)
+            # A worker never migrates when the server did it before forking (``migrate_on_start``
+            # off): a replacement started during a database outage then starts not-ready and its
+            # ``/readyz`` turns 200 once the database answers, instead of failing to boot.
+            app.state.cds = build_state(settings, migrate=settings.migrate_on_start)
         cds: AppState = app.state.cds
         _announce_auth(cds)
         if cds.settings.reload_rules:
@@ -61,7 +66,7 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
         app.state.cds = state
     problems.install(app)
 
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, body_timeout_s=settings.body_timeout_s)
 
     app.include_router(v1_router)
     app.include_router(admin_router)  # /v1/admin/rules, /v1/admin/reload (bearer admin_token)
@@ -69,5 +74,9 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
     author.install(app)  # /author: rule browser and patient form for rule authors
 
     ops_http.install(app)  # /healthz, /readyz, /metrics and per-request metrics + JSON access log
+    app.add_middleware(
+        BrowserGuard, public_base_url=settings.public_base_url, allowed_hosts=settings.allowed_hosts
+    )  # JSON POSTs; Host with auth off
+    app.add_middleware(OperatorOnly)  # with auth on: /metrics, /docs, /openapi.json, /author need the operator
     install_cors(app, settings.cors_origins)  # outermost, so every response a browser sees has the headers
     return app

@@ -8,25 +8,21 @@ the service make it re-read files, and the status page names files and rule ids.
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from engine.api.deps import StateDep
+from engine.api.deps import StateDep, operator_token_matches
 from engine.audit.analytics import Period, summary
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
 
 def require_admin(request: Request, state: StateDep) -> None:
-    secret = state.settings.admin_token
-    expected = secret.get_secret_value() if secret is not None else ""
-    if not expected:
+    if state.settings.admin_token is None or not state.settings.admin_token.get_secret_value():
         raise HTTPException(403, "admin endpoints are disabled; set CDSRULES_ADMIN_TOKEN to enable them")
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
+    if not operator_token_matches(state, request.headers.get("authorization")):
         raise HTTPException(401, "missing or wrong admin bearer token", headers={"WWW-Authenticate": "Bearer"})
 
 
@@ -39,13 +35,14 @@ def rules_status(state: StateDep) -> dict[str, Any]:
 
 
 @router.post("/reload", dependencies=[Depends(require_admin)])
-def reload_rules(state: StateDep) -> JSONResponse:
+def reload_rules(state: StateDep, force: bool = False) -> JSONResponse:
     """Compile, lint and test the rules directory off to the side; swap it in only if clean.
 
     200 when the new pack is serving (or nothing changed); 422 with located errors when it was
-    rejected, in which case the previous pack keeps serving.
+    rejected, in which case the previous pack keeps serving. A pack that removes drugs or rules
+    is rejected unless ``?force=true``.
     """
-    result = state.reloader.reload("admin")
+    result = state.reloader.reload("admin", force=force)
     body = result.as_dict()
     body["serving"] = state.reloader.status()["serving"]
     return JSONResponse(body, status_code=422 if result.outcome == "rejected" else 200)

@@ -9,7 +9,6 @@ nothing about what we host. The decision itself is ``Decider.hook``: recorded be
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 
@@ -17,6 +16,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from engine.api import strict_json
 from engine.api.deps import DeciderDep, authenticate
 from engine.cdshooks.discovery import callable_services, discovery_document
 from engine.cdshooks.errors import CdsHooksError, Issue, bad_request, outcome_response
@@ -29,9 +29,9 @@ log = logging.getLogger("cdsrules.cdshooks")
 async def _body(request: Request) -> object:
     raw = await request.body()
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise bad_request("", f"malformed JSON: {exc}", "structure") from exc
+        return strict_json.loads(raw)
+    except strict_json.JsonProblem as exc:
+        raise bad_request("", str(exc), "structure") from exc
 
 
 def _unknown(service_id: str) -> Response:

@@ -1,4 +1,4 @@
-"""Native JSON API: ``POST /v1/evaluate`` and the audit read-back."""
+"""Native JSON API: ``POST /v1/evaluate`` (an EHR client) and the audit read-back (the operator only)."""
 
 from __future__ import annotations
 
@@ -8,22 +8,27 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from engine.api.deps import DeciderDep, StateDep, authenticate
+from engine.api.deps import DeciderDep, OperatorDep, StateDep, authenticate
 from engine.audit.explain import explain
 from engine.audit.pack_archive import PackArchive
 from schemas.api import EvaluateRequest, EvaluateResponse
 
-router = APIRouter(prefix="/v1", tags=["native"], dependencies=[Depends(authenticate)])
+router = APIRouter(prefix="/v1", tags=["native"])
 
 
-@router.post("/evaluate", response_model=EvaluateResponse, response_model_exclude_none=False)
+@router.post(
+    "/evaluate",
+    dependencies=[Depends(authenticate)],
+    response_model=EvaluateResponse,
+    response_model_exclude_none=False,
+)
 async def evaluate(body: EvaluateRequest, decider: DeciderDep) -> Response:
     # one thread-pool hop for the blocking part (rules + audit write); the answer comes back as bytes
     answer = await run_in_threadpool(decider.native, body)
     return Response(answer.body, media_type="application/json")  # X-Decision-Id: engine.observability.http
 
 
-@router.get("/decisions/{decision_id}")
+@router.get("/decisions/{decision_id}", dependencies=[OperatorDep])
 def get_decision(decision_id: str, state: StateDep) -> dict[str, Any]:
     where = state.settings.pack_archive_dir
     row = explain(state.audit, decision_id, PackArchive(where) if where else None)
@@ -32,7 +37,7 @@ def get_decision(decision_id: str, state: StateDep) -> dict[str, Any]:
     return row
 
 
-@router.get("/decisions")
+@router.get("/decisions", dependencies=[OperatorDep])
 def list_decisions(
     state: StateDep,
     since: dt.datetime | None = None,

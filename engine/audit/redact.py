@@ -26,10 +26,19 @@ SECRET_KEYS = frozenset(
 )
 
 
-def without_secrets(value: Any) -> Any:
-    """A copy of ``value`` with every secret-named key removed (dicts and lists, any depth)."""
+MAX_DEPTH = 100  # deeper than any document we accept (engine/api/strict_json.py allows 64)
+
+
+def without_secrets(value: Any, _depth: int = 0) -> Any:
+    """A copy of ``value`` with every secret-named key removed (dicts and lists).
+
+    Below ``MAX_DEPTH`` the rest is replaced by a marker rather than walked: a hostile document
+    must not turn the audit write into a ``RecursionError``, and nothing is kept unread.
+    """
+    if _depth > MAX_DEPTH and isinstance(value, dict | list):
+        return "[nested too deep; not stored]"
     if isinstance(value, dict):
-        return {k: without_secrets(v) for k, v in value.items() if str(k).lower() not in SECRET_KEYS}
+        return {k: without_secrets(v, _depth + 1) for k, v in value.items() if str(k).lower() not in SECRET_KEYS}
     if isinstance(value, list):
-        return [without_secrets(v) for v in value]
+        return [without_secrets(v, _depth + 1) for v in value]
     return value

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from engine.audit import migrate
+from engine.audit.identifiers import patient_ids, scrub
 from engine.audit.models import Base, DecisionCardRow, DecisionRow, DecisionRuleRow, FeedbackRow
 from engine.audit.redact import without_secrets
 from engine.errors import CdsRulesError, InputError, InputProblem
@@ -110,8 +111,17 @@ def normalise_url(url: str) -> str:
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
-    """Naive means UTC (SQLite hands back naive values); aware values are converted to UTC."""
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    """Naive means UTC (SQLite hands back naive values); aware values are converted to UTC.
+
+    An aware value whose UTC equivalent is outside the calendar (``9999-12-31T23:59:59-14:00``)
+    is an ``InputError`` naming it, not an ``OverflowError``.
+    """
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError as exc:
+        raise InputError([InputProblem("/since", f"{value.isoformat()} is outside the representable range")]) from exc
 
 
 class AuditStore:
@@ -188,7 +198,10 @@ class AuditStore:
             "ruleset_digest": rec.ruleset_digest,
             "drug": rec.drug,
             "rules_fired": [{"rule_id": r["rule_id"], "version": r.get("version", "")} for r in rec.rules_fired],
-            "response": rec.response,
+            # without stored inputs, the stored answer names no patient either (the hash stands in)
+            "response": rec.response
+            if self.store_inputs
+            else scrub(rec.response, patient_ids(document, rec.patient_ref)),
             "latency_ms": rec.latency_ms,
             "input_sha256": normalised_sha256(document),
             "patient_ref_hash": self.patient_hash(rec.patient_ref),
@@ -381,6 +394,27 @@ class AuditStore:
         except SQLAlchemyError:
             return False
 
+    def writable(self) -> bool:
+        """A real commit succeeds now: a full disk or a read-only file or server answers False.
+
+        ``ping`` only reads, and reads keep working on a full disk while every decision fails;
+        readiness must fail with them, or load balancers keep sending traffic to a node that
+        can give no advice. SQLite: rewrite the file header's ``user_version`` (unused by
+        Alembic), a one-page commit. PostgreSQL: the session is not read-only (a hot standby
+        or ``default_transaction_read_only``); a full disk there is the server's to report.
+        """
+        try:
+            if self.engine.dialect.name == "sqlite":
+                with self._write_lock, self.engine.connect() as conn:
+                    conn.exec_driver_sql(f"PRAGMA user_version = {int(time.time()) % 1_000_000}")
+                    conn.commit()
+                return True
+            with self.engine.connect() as conn:
+                read_only = conn.exec_driver_sql("SHOW transaction_read_only").scalar()
+            return str(read_only).lower() != "on"
+        except (SQLAlchemyError, OSError):
+            return False
+
     def count(self) -> int:
         with Session(self.engine) as session:
             return int(session.scalar(select(func.count()).select_from(DecisionRow)) or 0)
@@ -400,7 +434,9 @@ def _first_line(exc: BaseException) -> str:
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
+    # FULL: a decision's commit is on disk (WAL fsynced) before its answer is sent, even across a
+    # power loss or OS crash; NORMAL would leave the last commits of a crash to chance.
+    cur.execute("PRAGMA synchronous=FULL")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()

@@ -10,6 +10,7 @@ critical, warning, info.
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -47,8 +48,11 @@ MISSING_WORDS = {
 # entries have nothing to do with these drugs and would bury the rest
 _FIELD_WORDS = {"co_medications": "medications", "allergies": "drug allergies"}
 _MD_SPECIAL = "\\`*_[]<>|#"
-_MD_CHARS = frozenset(_MD_SPECIAL)
-_MD_ESCAPES = str.maketrans({c: "\\" + c for c in _MD_SPECIAL})
+# Line breaks become spaces: EHR text must not start a line of its own (a forged "Facts used"
+# bullet). Bare URLs are broken up below ("https\://", "www\."), since GFM auto-links them.
+_MD_BREAKS = {"\r": " ", "\n": " ", "\u2028": " ", "\u2029": " ", "\x0b": " ", "\x0c": " ", "\x85": " "}
+_MD_CHARS = frozenset(_MD_SPECIAL) | frozenset(_MD_BREAKS)
+_MD_ESCAPES = str.maketrans({**{c: "\\" + c for c in _MD_SPECIAL}, **_MD_BREAKS})
 
 
 def md(value: object) -> str:
@@ -56,7 +60,13 @@ def md(value: object) -> str:
     s = str(value)
     # ~50 calls per CDS Hooks call: most values have nothing to escape, and the set check finds
     # that without building a new string; where there is, one translate pass (no regex) does it.
-    return s.translate(_MD_ESCAPES) if not _MD_CHARS.isdisjoint(s) else s
+    if not _MD_CHARS.isdisjoint(s):
+        s = s.translate(_MD_ESCAPES)
+    if "://" in s:
+        s = s.replace("://", "\\://")
+    if "www." in s.lower():
+        s = re.sub(r"(?i)\b(www)\.", r"\1\\.", s)
+    return s
 
 
 def times_words(n: float) -> str:

@@ -2,18 +2,24 @@
 
 The spec lets a CDS Service read the EHR's FHIR server with the bearer token from
 ``fhirAuthorization``. Each read has its own timeout and all reads of one call share a deadline,
-so a slow server costs at most the budget. The token is sent only to URLs under ``fhirServer``
-(never to another host named in a ``next`` link), redirects are not followed, and neither the
-token nor response bodies are logged: failures are reported by status code and exception type.
+so a slow server costs at most the budget: the deadline covers the whole exchange (headers and
+a slow-drip body alike), and a body is read in chunks and abandoned once it passes the size cap,
+so one call can neither hold a worker nor fill its memory. Every URL, the first and each page's
+``next`` link alike, is checked against ``fhirServer`` after dot segments are resolved, and the
+token is attached per request only to URLs under it (never sent to another host or another path
+named in a ``next`` link); redirects are not followed, and neither the token nor response bodies
+are logged: failures are reported by status code and exception type.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from dataclasses import dataclass
+from posixpath import normpath
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
 
@@ -23,6 +29,12 @@ from engine.fhir.values import as_list, obj, text
 log = logging.getLogger("cdsrules.cdshooks.fhir")
 
 MAX_PAGES = 5
+MAX_BODY_BYTES = 8_000_000  # one FHIR response; far above a real page of labs, far below harm
+_CHUNK = 65_536
+
+
+class _TooLarge(Exception):
+    """A response body passed the size cap while streaming."""
 
 
 @dataclass(frozen=True)
@@ -43,14 +55,20 @@ class FhirFetcher:
         timeout_s: float,
         budget_s: float,
         transport: httpx.AsyncBaseTransport | None = None,
+        max_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         self.base = base_url.rstrip("/")
-        headers = {"Accept": "application/fhir+json, application/json"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
+        # The token is never a client default: ``_get`` adds it to each request that passes
+        # ``_under_base``, so no code path can send it anywhere else.
+        self._token = token
         self._timeout = timeout_s
+        self._max_bytes = max_bytes
         self._deadline = asyncio.get_running_loop().time() + budget_s
-        self._client = httpx.AsyncClient(headers=headers, follow_redirects=False, transport=transport)
+        self._client = httpx.AsyncClient(
+            headers={"Accept": "application/fhir+json, application/json"},
+            follow_redirects=False,
+            transport=transport,
+        )
 
     async def __aenter__(self) -> FhirFetcher:
         return self
@@ -65,32 +83,42 @@ class FhirFetcher:
         return self._deadline - asyncio.get_running_loop().time()
 
     def _under_base(self, url: str) -> bool:
-        base, target = urlsplit(self.base), urlsplit(url)
-        same_origin = (base.scheme, base.netloc) == (target.scheme, target.netloc)
-        return same_origin and (target.path + "/").startswith(base.path.rstrip("/") + "/")
+        return under_base(self.base, url)
 
     async def _get(self, url: str) -> Fetched:
+        if not self._under_base(url):
+            log.warning("FHIR URL outside fhirServer not read", extra={"host": urlsplit(url).netloc})
+            return Fetched(None, "a link outside fhirServer was not followed")
         remaining = self._remaining()
         if remaining <= 0:
             return Fetched(None, "time budget for FHIR reads used up")
+        headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
         try:
-            resp = await self._client.get(url, timeout=min(self._timeout, remaining))
-        except httpx.TimeoutException:
+            status, raw = await asyncio.wait_for(
+                self._fetch(url, headers, min(self._timeout, remaining)), timeout=remaining
+            )
+        except (TimeoutError, httpx.TimeoutException):
             return Fetched(None, "FHIR server did not answer in time")
+        except _TooLarge:
+            return Fetched(None, f"FHIR response larger than {self._max_bytes} bytes; not read")
         except httpx.HTTPError as exc:
             return Fetched(None, f"FHIR server unreachable ({type(exc).__name__})")
-        try:
-            body: Any = resp.json()
-        except ValueError:
-            body = None
-        if resp.status_code in (404, 410):
-            return Fetched(None, f"not found on the FHIR server (HTTP {resp.status_code})", not_found=True)
-        if resp.status_code != 200:
-            why = f": {outcome_summary([body])}" if is_operation_outcome(body) else ""
-            return Fetched(None, f"FHIR server answered HTTP {resp.status_code}{why}")
-        if not isinstance(body, dict):
-            return Fetched(None, "FHIR server answered with something that is not a FHIR JSON resource")
-        return Fetched(body)
+        return _parsed(status, raw)
+
+    async def _fetch(self, url: str, headers: dict[str, str], timeout: float) -> tuple[int, bytes]:
+        """Status and body, read in chunks; stops as soon as the body passes the cap."""
+        async with self._client.stream("GET", url, headers=headers, timeout=timeout) as resp:
+            declared = resp.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > self._max_bytes:
+                raise _TooLarge
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in resp.aiter_bytes(_CHUNK):
+                size += len(chunk)
+                if size > self._max_bytes:
+                    raise _TooLarge
+                chunks.append(chunk)
+            return resp.status_code, b"".join(chunks)
 
     async def read(self, relative: str) -> Fetched:
         """GET ``{fhirServer}/{relative}``, then follow searchset ``next`` links under the same base."""
@@ -121,6 +149,10 @@ class FhirFetcher:
             nxt = next_link(page)
             if nxt is None:
                 break
+            if not self._under_base(nxt):
+                # A page fetched from the server may name another host as well as the first one.
+                log.warning("next link outside fhirServer not followed", extra={"host": urlsplit(nxt).netloc})
+                return {**bundle, "entry": entries}, "more pages outside fhirServer were not read"
             got = await self._get(nxt)
             if got.document is None or not is_bundle(got.document):
                 return {**bundle, "entry": entries}, f"later pages unavailable: {got.error}"
@@ -149,3 +181,45 @@ def next_link(bundle: dict[str, Any]) -> str | None:
         if text(link.get("relation")) == "next" and text(link.get("url")):
             return text(link.get("url"))
     return None
+
+
+def _parsed(status: int, raw: bytes) -> Fetched:
+    try:
+        body: Any = json.loads(raw)
+    except (ValueError, RecursionError):
+        body = None
+    if status in (404, 410):
+        return Fetched(None, f"not found on the FHIR server (HTTP {status})", not_found=True)
+    if status != 200:
+        why = f": {outcome_summary([body])}" if is_operation_outcome(body) else ""
+        return Fetched(None, f"FHIR server answered HTTP {status}{why}")
+    if not isinstance(body, dict):
+        return Fetched(None, "FHIR server answered with something that is not a FHIR JSON resource")
+    return Fetched(body)
+
+
+def _clean_path(path: str) -> str | None:
+    """The path with percent-escapes decoded and dot segments resolved, or None when it escapes root."""
+    decoded = unquote(path) or "/"
+    if "\\" in decoded:
+        return None  # some servers read a backslash as a separator; never guess
+    resolved = normpath(decoded)
+    resolved = "/" + resolved.lstrip("/")  # normpath keeps a leading "//"
+    return resolved
+
+
+def under_base(base_url: str, url: str) -> bool:
+    """Whether ``url`` is ``base_url`` or below it: same scheme, host and port, path inside its path.
+
+    Scheme and host compare case-insensitively; the path is compared after dot segments and
+    percent-escapes are resolved, so ``/fhir/../other`` and ``/fhir/%2e%2e/other`` are outside.
+    """
+    base, target = urlsplit(base_url), urlsplit(url)
+    if target.username is not None or target.password is not None:
+        return False
+    if (base.scheme.lower(), base.hostname, base.port) != (target.scheme.lower(), target.hostname, target.port):
+        return False
+    base_path, target_path = _clean_path(base.path), _clean_path(target.path)
+    if base_path is None or target_path is None:
+        return False
+    return (target_path.rstrip("/") + "/").startswith(base_path.rstrip("/") + "/")

@@ -31,8 +31,9 @@ from engine.cdshooks.models import (
 from engine.cdshooks.plan import Evaluated, evaluate, plan
 from engine.cdshooks.prefetch import PrefetchResult, resolve
 from engine.fhir.bundle import ReferenceIndex, Unpacked, unpack
-from engine.fhir.medications import med_order
+from engine.fhir.medications import MedOrder, med_order
 from engine.fhir.profile import build_profile
+from engine.runtime.caps import cap
 from engine.runtime.engine import Engine
 from schemas.api import RulesetRef
 
@@ -108,22 +109,30 @@ def answer(
     merged = Unpacked(resources=prefetch.resources(), full_urls=prefetch.full_urls())
     profile = build_profile(merged, prefetch.renal_max_age_days)
     notes = [*profile.notes, *prefetch.remarks()]
-    drafts = []
+    if profile.patient_id and profile.patient_id != ctx.patientId:
+        notes.append(f"Patient resource id {profile.patient_id!r} differs from context.patientId {ctx.patientId!r}")
+    drafts: list[MedOrder] = []
+    capped: list[str] = []  # what the per-call cap left unchecked, said on the "Not checked" card
     if isinstance(ctx, OrderSignContext):
         found = unpack(ctx.draftOrders)
         index = ReferenceIndex(found.resources + merged.resources, {**merged.full_urls, **found.full_urls})
-        drafts = [med_order(r, index) for r in found.of_type("MedicationRequest")]
+        drafts, over = cap([med_order(r, index) for r in found.of_type("MedicationRequest")], "draft orders")
+        if over:  # before planning: each draft is a co-medication of every other one
+            capped.append(over)
     selections = ctx.selections if isinstance(ctx, OrderSelectContext) else []
     the_plan = plan(req.hook, selections, profile, drafts, engine)
     notes.extend(the_plan.notes)
-    evaluated = evaluate(the_plan.targets, engine, decision_id)
+    targets, over = cap(the_plan.targets, "orders or medications")  # bounded work per call
+    if over:
+        capped.append(over)
+    evaluated = evaluate(targets, engine, decision_id)
     cards = build_cards(
         evaluated,
         profile,
         engine.pack,
         prefetch.unavailable() + profile.stale,
         notes,
-        the_plan.unidentified,
+        [*the_plan.unidentified, *capped],
         the_plan.other_route,
     )
     rules = {c.uuid: c._rule for c in cards}

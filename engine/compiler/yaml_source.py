@@ -3,6 +3,11 @@
 Pydantic and the compiler report errors by path inside the document; this module turns that path
 into a line number so a rule author sees ``rules/baclofen/renal.yaml:42`` rather than a traceback.
 Duplicate keys are errors here (plain YAML silently keeps the last one, which hides edits).
+
+A rule file is data from whoever can write the rules folder, so its size after expansion is
+bounded too: nesting deeper than ``MAX_DEPTH`` and more than ``MAX_NODES`` values in one file
+(an alias bomb: 350 bytes that expand to millions of values through ``*anchor`` references)
+are errors located at the line where the limit was passed, not a stalled worker or a 500.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import yaml
 from engine.errors import RuleProblem
 
 Pointer = tuple[str | int, ...]
+MAX_DEPTH = 40  # the deepest bundled rule file nests under 10
+MAX_NODES = 200_000  # values in one file after aliases are expanded; the largest bundled has ~20,000
 
 
 @dataclass
@@ -43,10 +50,26 @@ class _Loader(yaml.SafeLoader):
 _COMPOSER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", _Loader)
 
 
+class _TooBig(Exception):
+    def __init__(self, path: str, line: int, why: str) -> None:
+        self.problem = RuleProblem(path, line, "E001", why)
+
+
 def _construct(
-    node: yaml.Node, ptr: Pointer, lines: dict[Pointer, int], path: str, scalars: yaml.constructor.SafeConstructor
+    node: yaml.Node,
+    ptr: Pointer,
+    lines: dict[Pointer, int],
+    path: str,
+    scalars: yaml.constructor.SafeConstructor,
+    budget: list[int],
 ) -> Any:
-    lines[ptr] = node.start_mark.line + 1
+    line = node.start_mark.line + 1
+    if len(ptr) > MAX_DEPTH:
+        raise _TooBig(path, line, f"YAML nested deeper than {MAX_DEPTH} levels")
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _TooBig(path, line, f"more than {MAX_NODES} values after aliases are expanded (an alias bomb?)")
+    lines[ptr] = line
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
@@ -55,11 +78,11 @@ def _construct(
                 key = str(key).lower() if isinstance(key, bool) else str(key)
             if key in out:
                 raise _DuplicateKey(path, key_node.start_mark.line + 1, key)
-            out[key] = _construct(value_node, (*ptr, key), lines, path, scalars)
+            out[key] = _construct(value_node, (*ptr, key), lines, path, scalars, budget)
             lines[(*ptr, key)] = key_node.start_mark.line + 1
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_construct(child, (*ptr, i), lines, path, scalars) for i, child in enumerate(node.value)]
+        return [_construct(child, (*ptr, i), lines, path, scalars, budget) for i, child in enumerate(node.value)]
     return scalars.construct_object(node, deep=True)
 
 
@@ -87,6 +110,8 @@ def load_yaml_text(text: str, shown: str) -> YamlDocument | RuleProblem:
         return RuleProblem(shown, line, "E001", f"not valid YAML: {exc.problem or exc}")
     except yaml.YAMLError as exc:
         return RuleProblem(shown, 1, "E001", f"not valid YAML: {exc}")
+    except RecursionError:
+        return RuleProblem(shown, 1, "E001", f"YAML nested deeper than {MAX_DEPTH} levels")
     if node is None:
         return RuleProblem(shown, 1, "E001", "file is empty")
     lines: dict[Pointer, int] = {}
@@ -96,9 +121,9 @@ def load_yaml_text(text: str, shown: str) -> YamlDocument | RuleProblem:
     # the process, and every full garbage collection would walk it with the GIL held.
     scalars = yaml.constructor.SafeConstructor()
     try:
-        data = _construct(node, (), lines, shown, scalars)
-    except _DuplicateKey as dup:
-        return dup.problem
+        data = _construct(node, (), lines, shown, scalars, [MAX_NODES])
+    except (_DuplicateKey, _TooBig) as failed:
+        return failed.problem
     except yaml.YAMLError as exc:
         return RuleProblem(shown, 1, "E001", f"not valid YAML: {exc}")
     return YamlDocument(shown, data, lines)

@@ -41,11 +41,12 @@ def healthz() -> dict[str, Any]:
 
 @router.get("/readyz")
 def readyz(request: Request) -> JSONResponse:
-    """Ready: rules compiled in this worker and the audit store reachable with its tables."""
+    """Ready: rules compiled in this worker and the audit store reachable with its tables, and writable."""
     state = getattr(request.app.state, "cds", None)
     if state is None:
         return JSONResponse({"status": "not-ready", "rules": None, "database": "unknown"}, status_code=503)
-    db = state.audit.ping()
+    reachable = state.audit.ping()
+    db = reachable and state.audit.writable()  # disk full or read-only: every decision would be a 503
     pack = state.engine.pack
     body = {
         "status": "ready" if db else "not-ready",
@@ -55,7 +56,7 @@ def readyz(request: Request) -> JSONResponse:
             "drugs": sorted(pack.drugs),
             "terminology": [s.as_dict() for s in pack.terminology.provenance],
         },
-        "database": "ok" if db else "unavailable",
+        "database": "ok" if db else ("not-writable" if reachable else "unavailable"),
         "backend": state.audit.backend,
         "worker_pid": os.getpid(),
     }

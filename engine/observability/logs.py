@@ -111,6 +111,10 @@ def configure_logging(level: str = "INFO") -> None:
         lg.handlers[:] = []
         lg.propagate = True
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # a line per plugin, every start
+    # httpx logs every request URL at INFO, and a FHIR search URL carries ?patient=<id>; our FHIR
+    # client reports failures itself, by status and exception type, without the URL
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     # our middleware writes one access line per request without query strings; uvicorn's would
     # repeat it with the raw path and the client address
     access = logging.getLogger("uvicorn.access")

@@ -4,6 +4,10 @@ durable-rules keeps its state per process, so scaling is by processes: each work
 ``engine.api.asgi`` and compiles its own rule pack. Before any worker starts, this process checks
 the settings, compiles the pack once (a broken pack is reported here, clearly, not N times from
 inside workers) and migrates the audit database, so workers start against a schema at head.
+Workers themselves never touch the database while starting (``CDSRULES_MIGRATE_ON_START`` is
+set false for them): a worker that gunicorn replaces while the database is down starts
+not-ready and becomes ready when the database returns, rather than exiting with a boot error,
+which would make gunicorn halt the master and every healthy worker with it.
 
 With several workers, Prometheus counters live in ``PROMETHEUS_MULTIPROC_DIR`` (created here and
 removed at exit when not given) so ``/metrics`` from any worker reports the whole server.
@@ -25,6 +29,8 @@ ASGI_APP = "engine.api.asgi:app"
 WORKER_CLASS = "uvicorn_worker.UvicornWorker"
 # read by prometheus-client when it is first imported, so it is set before anything imports it
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# inherited by the workers: the master migrated once, a worker's start-up must not need the database
+WORKER_MIGRATE_ENV = "CDSRULES_MIGRATE_ON_START"
 # compiling the pack happens inside each worker's start-up; give it room before gunicorn kills it
 WORKER_TIMEOUT_S = 120
 
@@ -87,6 +93,7 @@ def run(settings: Settings, host: str, port: int, workers: int) -> None:
             )
         else:
             prepare(settings, host)
+            os.environ[WORKER_MIGRATE_ENV] = "false"
             _Gunicorn(_gunicorn_options(settings, host, port, workers)).run()
     finally:
         if created is not None:

@@ -10,12 +10,18 @@ equal to the endpoint URL built from our configured public base URL, ``exp``/``i
 clock skew, and a ``jti`` not seen before (replay). Any failure is a bare 401; the reason goes to
 the log, never the token.
 
+JWKS lookups go through ``engine.security.jwks`` (cached keys at once; fetches single-flight,
+negatively cached on failure, with bounded waiters), so a slow JWKS URL cannot starve the request
+threads. The ``jti`` cache evicts expired ids from a heap ordered by expiry: O(log n) per verify,
+not a scan of every live id under the lock.
+
 The ``jti`` cache is per process. With several workers a replayed token could be accepted once by
 each worker within its lifetime; docs/cds-hooks.md says so.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 import threading
 import time
@@ -23,7 +29,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
-from jwt import PyJWKClient
+
+from engine.security.jwks import JwksKeys, KeyUnavailable
 
 log = logging.getLogger("cdsrules.auth")
 
@@ -52,6 +59,8 @@ class JwtVerifier:
         jwks_timeout_s: float,
         jwks_cache_s: float,
         refresh_cooldown_s: float,
+        failure_cooldown_s: float = 30.0,
+        max_waiters: int = 4,
     ) -> None:
         self.issuers = {iss: list(urls) for iss, urls in issuers.items()}
         self.algorithms = [a for a in algorithms if not a.lower().startswith(_FORBIDDEN_ALGS)]
@@ -60,20 +69,24 @@ class JwtVerifier:
         self._timeout = jwks_timeout_s
         self._cache_s = jwks_cache_s
         self._cooldown = refresh_cooldown_s
-        self._clients: dict[str, PyJWKClient] = {}
+        self._failure_cooldown = failure_cooldown_s
+        self._max_waiters = max_waiters
+        self._clients: dict[str, JwksKeys] = {}
         self._seen: dict[tuple[str, str], float] = {}  # (iss, jti) -> exp
+        self._expiry: list[tuple[float, tuple[str, str]]] = []  # heap of (exp, key) over _seen
         self._lock = threading.Lock()
 
-    def _client(self, jwks_url: str) -> PyJWKClient:
+    def _client(self, jwks_url: str) -> JwksKeys:
         with self._lock:
             client = self._clients.get(jwks_url)
             if client is None:
-                client = PyJWKClient(
+                client = JwksKeys(
                     jwks_url,
-                    cache_jwk_set=True,
-                    lifespan=max(self._cache_s, 1.0),
-                    timeout=self._timeout,
-                    cooldown_duration=self._cooldown,
+                    timeout_s=self._timeout,
+                    cache_s=self._cache_s,
+                    refresh_cooldown_s=self._cooldown,
+                    failure_cooldown_s=self._failure_cooldown,
+                    max_waiters=self._max_waiters,
                 )
                 self._clients[jwks_url] = client
             return client
@@ -108,9 +121,9 @@ class JwtVerifier:
         if jwks_url is None:
             raise AuthFailed(f"no JWKS configured for issuer {iss!r}")
         try:
-            key = self._client(jwks_url).get_signing_key(kid)
-        except jwt.PyJWKClientError as exc:
-            raise AuthFailed(f"signing key {kid!r} unavailable ({type(exc).__name__})") from exc
+            key = self._client(jwks_url).signing_key(kid)
+        except KeyUnavailable as exc:
+            raise AuthFailed(f"signing key {kid!r} unavailable ({exc})") from exc
         jwk: dict[str, Any] = dict(getattr(key, "_jwk_data", {}))  # PyJWK keeps the JWK only privately
         if jwk.get("kty") not in ("EC", "RSA", "OKP"):
             raise AuthFailed(f"key {kid!r} is not an asymmetric key")
@@ -146,9 +159,14 @@ class JwtVerifier:
         if not isinstance(jti, str) or not jti:
             raise AuthFailed("jti is not a non-empty string")
         with self._lock:
-            for seen_key, seen_exp in list(self._seen.items()):
-                if seen_exp + self.leeway < now:
-                    del self._seen[seen_key]
+            while self._expiry and self._expiry[0][0] + self.leeway < now:
+                _, old = heapq.heappop(self._expiry)
+                self._seen.pop(old, None)
             if (iss, jti) in self._seen:
                 raise AuthFailed("jti already used (replay)")
             self._seen[(iss, jti)] = exp
+            heapq.heappush(self._expiry, (exp, (iss, jti)))
+
+    @property
+    def live_jtis(self) -> int:
+        return len(self._seen)

@@ -37,6 +37,7 @@ MAX_ATTEMPTS = 3  # files that keep changing while we compile are retried on the
 
 
 RELOAD_FAILED = "E505"
+RELOAD_DROPS = "E506"  # the new pack lacks drugs or rules the serving one has; needs force
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,21 @@ class ReloadResult:
         }
 
 
+def _dropped(serving: Any, new: Any) -> str:
+    """What ``new`` would stop serving, in words; empty when it keeps every drug and rule."""
+    drugs = sorted(set(serving.drugs) - set(new.drugs))
+    rules = sorted(set(serving.rules) - set(new.rules))
+    parts = []
+    if drugs:
+        parts.append(f"drug(s) {', '.join(drugs)}")
+    if rules:
+        shown = ", ".join(rules[:10]) + (f" and {len(rules) - 10} more" if len(rules) > 10 else "")
+        parts.append(f"rule(s) {shown}")
+    if not parts:
+        return ""
+    return f"the new pack removes {' and '.join(parts)}; reload with force=true if that is intended"
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
@@ -80,8 +96,13 @@ class Reloader:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def reload(self, reason: str = "admin") -> ReloadResult:
-        """Try the files now; swap only a clean pack. Never raises for a bad pack."""
+    def reload(self, reason: str = "admin", force: bool = False) -> ReloadResult:
+        """Try the files now; swap only a clean pack. Never raises for a bad pack.
+
+        A clean pack that lacks a drug or a rule the serving pack has is refused unless ``force``:
+        a half-done checkout or rsync that removed a folder passes every check (its examples went
+        with it) and would silently answer "no rules" for that drug. The watcher never forces.
+        """
         with self._lock:
             serving = self.registry.current.pack.digest
             digest = pack_digest(self.root)
@@ -91,6 +112,11 @@ class Reloader:
             result = self._build()
             if isinstance(result, Rejected):
                 return self._record(ReloadResult("rejected", reason, _now(), digest, serving, result.problems))
+            dropped = _dropped(self.registry.current.pack, result.engine.pack)
+            if dropped and not force:
+                result.close()
+                problem = RuleProblem(str(self.root), 1, RELOAD_DROPS, dropped, "error")
+                return self._record(ReloadResult("rejected", reason, _now(), digest, serving, (problem,)))
             self._tried = result.digest
             self.registry.swap(result.engine)
             self.serving = result

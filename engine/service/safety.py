@@ -4,6 +4,10 @@ A misconfigured clinical service should not come up at all: an unauthenticated A
 interface gives advice to anyone who can reach it, and the well-known development hash key makes
 the "hashed" patient ids in the audit log reversible by anyone who can enumerate patient ids.
 Each problem is a sentence that names the setting to change.
+
+The secret and CORS checks apply in production and, whatever ``CDSRULES_ENVIRONMENT`` says,
+whenever the server binds a non-loopback address: the default environment is ``development``,
+so one forgotten variable must not give a network-exposed service with a public hash key.
 """
 
 from __future__ import annotations
@@ -41,9 +45,10 @@ def auth_enabled(settings: Settings) -> bool:
 def unsafe_settings(settings: Settings, bind_host: str | None = None) -> list[str]:
     """Every reason these settings must not serve; empty when they may."""
     problems: list[str] = []
-    production = settings.environment != "development"
+    exposed = bind_host is not None and not is_loopback(bind_host)
+    production = settings.environment != "development" or exposed
     key = settings.audit_hash_key
-    if bind_host is not None and not is_loopback(bind_host) and not auth_enabled(settings):
+    if exposed and not auth_enabled(settings):
         problems.append(
             f"authentication is off (no CDSRULES_JWT_ISSUERS) but the server would bind {bind_host}, "
             "reachable from the network; configure the trusted JWT issuers or bind 127.0.0.1"

@@ -65,6 +65,8 @@ def verifier_for(settings: Settings) -> JwtVerifier | None:
         jwks_timeout_s=settings.jwks_timeout_s,
         jwks_cache_s=settings.jwks_cache_s,
         refresh_cooldown_s=settings.jwks_refresh_cooldown_s,
+        failure_cooldown_s=settings.jwks_failure_cooldown_s,
+        max_waiters=settings.jwks_max_waiters,
     )
 
 

@@ -32,11 +32,11 @@ def test_network_addresses(host: str) -> None:
 
 
 def test_auth_off_on_a_network_interface_is_refused() -> None:
-    problems = unsafe_settings(_settings(), "0.0.0.0")
+    problems = unsafe_settings(_settings(audit_hash_key="k" * 48), "0.0.0.0")
     assert len(problems) == 1
     assert "CDSRULES_JWT_ISSUERS" in problems[0] and "0.0.0.0" in problems[0]
     assert unsafe_settings(_settings(), "127.0.0.1") == []
-    assert unsafe_settings(_settings(jwt_issuers=ISSUERS), "0.0.0.0") == []
+    assert unsafe_settings(_settings(jwt_issuers=ISSUERS, audit_hash_key="k" * 48), "0.0.0.0") == []
 
 
 def test_default_hash_key_is_refused_outside_development() -> None:
@@ -88,3 +88,22 @@ def test_serve_exits_nonzero_with_a_clear_message(tmp_path: Path) -> None:
     assert "CDSRULES_AUDIT_HASH_KEY" in done.stderr  # and the default key, both at once
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "a.db").exists(), "refused before touching the database"
+
+
+def test_a_network_bind_with_jwt_on_refuses_development_secrets_whatever_the_environment() -> None:
+    """D13: ENVIRONMENT unset (development) must not let a 0.0.0.0 bind keep the public defaults."""
+    from pydantic import SecretStr
+
+    from engine.service.safety import unsafe_settings
+
+    settings = Settings(
+        jwt_issuers={"https://ehr.example.org": ["https://ehr.example.org/jwks.json"]},
+        admin_token=SecretStr("x"),
+        cors_origins=["*"],
+    )
+    assert settings.environment == "development"
+    problems = " ".join(unsafe_settings(settings, "0.0.0.0"))
+    assert "CDSRULES_AUDIT_HASH_KEY" in problems
+    assert "CDSRULES_ADMIN_TOKEN" in problems
+    assert "CDSRULES_CORS_ORIGINS" in problems
+    assert unsafe_settings(settings, "127.0.0.1") == []  # a developer's loopback is unchanged
