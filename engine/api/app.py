@@ -18,6 +18,7 @@ from engine.api import author, problems
 from engine.api.body_limit import BodySizeLimit
 from engine.api.browser_guard import BrowserGuard
 from engine.api.cors import install_cors
+from engine.api.explanations import router as explanations_router
 from engine.api.operator_paths import OperatorOnly
 from engine.api.routes_admin import router as admin_router
 from engine.api.routes_cds import build_router as cds_router
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
     app.include_router(v1_router)
     app.include_router(admin_router)  # /v1/admin/rules, /v1/admin/reload (bearer admin_token)
     app.include_router(cds_router(settings))  # /cds-services (CDS Hooks 2.0.1)
+    app.include_router(explanations_router)  # the cards' explanation links (signed, no token)
     author.install(app)  # /author: rule browser and patient form for rule authors
 
     ops_http.install(app)  # /healthz, /readyz, /metrics and per-request metrics + JSON access log

@@ -180,6 +180,14 @@ class Suggestion(_Strict):
     actions: list[Action] | None = Field(default=None, min_length=1)
 
 
+class Link(_Strict):
+    """CDS Hooks 2.0 Link: here, the explanation page of the decision (``type: absolute``)."""
+
+    label: str = Field(min_length=1)
+    url: str = Field(min_length=1)
+    type: Literal["absolute", "smart"]
+
+
 class Card(_Strict):
     uuid: str = Field(min_length=1)
     summary: str = Field(min_length=1, max_length=139)
@@ -189,6 +197,7 @@ class Card(_Strict):
     suggestions: list[Suggestion] | None = Field(default=None, min_length=1)
     selectionBehavior: Literal["at-most-one", "any"] | None = None
     overrideReasons: list[Coding] | None = Field(default=None, min_length=1)
+    links: list[Link] | None = Field(default=None, min_length=1)
     # the rule (id, version) behind the card, never sent: the audit log keeps it so feedback on the
     # card can be counted against the rule (override analytics)
     _rule: tuple[str, str] | None = PrivateAttr(default=None)

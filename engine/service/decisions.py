@@ -19,6 +19,7 @@ from pydantic import TypeAdapter
 
 from engine.audit.store import AuditStore, CardShown, DecisionRecord
 from engine.cdshooks.discovery import Service
+from engine.cdshooks.explain_link import add_links
 from engine.cdshooks.hook import HookAnswer, answer
 from engine.cdshooks.models import FeedbackItem, HookRequest, PatientViewContext
 from engine.cdshooks.prefetch import PrefetchResult
@@ -37,9 +38,10 @@ class NativeAnswer:
 
 
 class Decider:
-    def __init__(self, rules: EngineRegistry, audit: AuditStore) -> None:
+    def __init__(self, rules: EngineRegistry, audit: AuditStore, explain: tuple[str, str] | None = None) -> None:
         self.rules = rules
         self.audit = audit
+        self.explain = explain  # (public base URL, signing key) for the cards' explanation links
 
     def native(self, req: EvaluateRequest, endpoint: str = NATIVE_ENDPOINT) -> NativeAnswer:
         started = time.perf_counter()
@@ -69,6 +71,8 @@ class Decider:
         decision_id = str(uuid.uuid4())
         with self.rules.lease() as engine:  # one lease for plan, evaluation and cards
             got = answer(engine, req, ctx, prefetch, decision_id)
+        if self.explain is not None:
+            add_links(got.response.get("cards", []), *self.explain, decision_id)
         self.audit.record(_hook_record(decision_id, service, req, ctx, got, prefetch, started))
         return decision_id, got
 

@@ -43,7 +43,7 @@ class AppState:
             rules=self.rules,
             audit=audit,
             reloader=self.reloader,
-            decider=Decider(self.rules, audit),
+            decider=Decider(self.rules, audit, _explain(settings)),
             verifier=verifier_for(settings),
         )
 
@@ -51,6 +51,10 @@ class AppState:
         self.reloader.stop()
         self.rules.close()
         self.audit.dispose()
+
+
+def _explain(settings: Settings) -> tuple[str, str]:
+    return settings.public_base_url, settings.audit_hash_key
 
 
 def verifier_for(settings: Settings) -> JwtVerifier | None:
@@ -81,7 +85,7 @@ def state_from(settings: Settings, prepared: Prepared, audit: AuditStore) -> App
         rules=registry,
         audit=audit,
         reloader=Reloader(registry, prepared, on_serve),
-        decider=Decider(registry, audit),
+        decider=Decider(registry, audit, _explain(settings)),
         verifier=verifier_for(settings),
     )
 
