@@ -37,12 +37,14 @@ def packs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 @pytest.mark.parametrize("backend", ["durable", "reference"])
 def test_diff_reports_per_patient_and_per_rule(packs: tuple[Path, Path], backend: str) -> None:
     old, new = packs
-    report = diff_cohort(compile_pack(old), compile_pack(new), COHORT, backend)  # type: ignore[arg-type]
+    old_pack = compile_pack(old)
+    report = diff_cohort(old_pack, compile_pack(new), COHORT, backend)  # type: ignore[arg-type]
     data = report.as_dict()
+    v = old_pack.rules["baclofen.renal.mild"].version  # the edit changes the dose, not the version
     assert data["patients"] == 6 and [b["line"] for b in data["invalid_lines"]] == [6, 7]
     assert "/patient/age_years" in data["invalid_lines"][1]["error"]
     assert data["rules"]["added"] == ["baclofen.t.stroke-note"]
-    assert data["rules"]["modified"] == ["baclofen.renal.mild (1.0.0 -> 1.0.0)"]
+    assert data["rules"]["modified"] == [f"baclofen.renal.mild ({v} -> {v})"]
     changed = {c["id"] or f"line {c['line']}": c for c in data["changes"]}
     assert set(changed) == {"p1-mild", "p3-stroke", "line 9"}, sorted(changed)
     mild = changed["p1-mild"]
