@@ -202,7 +202,9 @@ def test_fast_line_parsing_gives_the_checked_result(cli_run: tuple[Path, Path, A
         assert fast[1] == checked[1], text
         assert fast[1].model_dump_json() == checked[1].model_dump_json(), text
         assert fast[1].model_fields_set == checked[1].model_fields_set == {"patient", "drug"}
-    assert valid >= 200 + 5
+    # 3 of the edge lines are valid requests (a duplicate key, extra metadata, an ordered dose); a
+    # boolean sent as 1 or "true" is refused since booleans became strict (issue 16, D15)
+    assert valid >= 200 + 3
 
 
 class _MissesInteractions(Engine):
