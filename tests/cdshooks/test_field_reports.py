@@ -121,10 +121,12 @@ def test_s7_selection_not_in_draft_orders_is_visible(client: httpx.Client) -> No
     assert any("MedicationRequest/typo" in c["summary"] + c["detail"] for c in got)
 
 
-def test_s1_an_rxnorm_code_reaches_the_engine_and_is_never_silent(client: httpx.Client) -> None:
+def test_s1_a_product_code_alone_is_identified_and_checked(client: httpx.Client) -> None:
+    """RxNorm 197446 (carisoprodol 350 MG Oral Tablet) with no display: the terminology maps the
+    product code to its ingredient, so the order gets carisoprodol's dosing, not silence."""
     got = cards(client, "S1-product-code-only-silent.json")
-    assert got, "an order of a product code gets an answer"
-    assert "197446" in " ".join(c["summary"] + c["detail"] for c in got)
+    dosing = [c for c in got if c["source"]["topic"]["code"] == "dosing"]
+    assert dosing and dosing[0]["summary"].startswith("Carisoprodol"), _summaries(got)
 
 
 def test_w6_medication_statement_counts(client: httpx.Client) -> None:
@@ -133,11 +135,24 @@ def test_w6_medication_statement_counts(client: httpx.Client) -> None:
     assert any("MedicationStatement" in c["detail"] or "Opioid" in c["summary"] for c in got)
 
 
-def test_w7a_ndc_product_reaches_the_engine_or_is_named(client: httpx.Client) -> None:
+def test_w7a_percocet_by_ndc_gives_the_opioid_interaction(client: httpx.Client) -> None:
     got = cards(client, "W7a-percocet-ndc-not-identified.json")
-    text = " ".join(c["summary"] + c["detail"] for c in got)
-    # recognised by the terminology (an opioid interaction) or, until then, named as not recognised
-    assert "Opioid" in text or "Percocet" in text
+    interaction = [c for c in got if c["source"]["topic"]["code"] == "drug-interaction"]
+    assert any("Opioid" in c["summary"] for c in interaction), _summaries(got)
+    assert not any("not recognised" in c["summary"] for c in got), _summaries(got)
+
+
+def test_w5b_dialysis_dependence_by_snomed_gives_the_dialysis_band(client: httpx.Client) -> None:
+    got = cards(client, "W5b-dialysis-snomed-105502003.json")
+    dosing = next(c for c in got if c["source"]["topic"]["code"] == "dosing")
+    assert "(5 mg/day)" in dosing["summary"] and "max 5 mg/day" in dosing["summary"], dosing["summary"]
+    assert any(c["source"]["topic"]["code"] == "renal" and "dialysis" in c["summary"] for c in got)
+
+
+def test_s6_cirrhosis_on_the_problem_list_gives_the_baclofen_hepatic_card(client: httpx.Client) -> None:
+    got = cards(client, "S6-cirrhosis-no-baclofen-hepatic-card.json")
+    hepatic = [c for c in got if c["source"]["topic"]["code"] == "hepatic"]
+    assert hepatic and hepatic[0]["indicator"] == "info", _summaries(got)
 
 
 def test_w7b_medication_ingredients_are_drugs(client: httpx.Client) -> None:
