@@ -238,10 +238,6 @@ class Terminology:
                 return True
         return False
 
-    # ---- what the pack knows, for docs and coverage -------------------------------------------
-    def set_title(self, set_id: str) -> str | None:
-        return self.value_sets.get(set_id) or self.class_titles.get(set_id)
-
 
 def invert(mapping: Mapping[str, Iterable[str]]) -> dict[str, frozenset[str]]:
     out: dict[str, set[str]] = {}

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 TERMINOLOGY_DIR = "terminology"
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def terminology_files(root: Path) -> list[Path]:
