@@ -100,16 +100,6 @@ def test_every_member_display_names_an_ingredient_of_its_set(set_id: str) -> Non
     assert not strays, strays[:5]
 
 
-def test_old_drug_classes_are_carried_over_with_the_same_ingredients() -> None:
-    old = TERMINOLOGY / "drug-classes.yaml"
-    if not old.exists():
-        pytest.skip("drug-classes.yaml has been retired")
-    for cls in _yaml(old)["classes"]:
-        vs = SETS[cls["id"]]
-        assert vs.ingredients == cls.get("members", []), cls["id"]
-        assert vs.include == cls.get("include_classes", []), cls["id"]
-
-
 def _fixture(name: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
     return data
