@@ -183,13 +183,12 @@ class Terminology:
         return self.match_condition(cond).value_sets
 
     def _icd(self, code: str) -> frozenset[str]:
-        exact = self.icd_codes.get(code)
-        if exact is not None:
-            return exact
+        """Sets listing the code itself, and the set whose category prefix (longest) covers it."""
+        found = self.icd_codes.get(code, frozenset())
         for prefix, vs in self.icd_prefixes:
             if code.startswith(prefix):
-                return frozenset({vs})
-        return frozenset()
+                return found | {vs}
+        return found
 
     def _with_ancestors(self, hits: Iterable[str]) -> frozenset[str]:
         out: set[str] = set()
