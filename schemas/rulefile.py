@@ -107,6 +107,9 @@ class MonitorUse(StrictModel):
 class MonitoringLibrary(StrictModel):
     """rules/shared/monitoring.yaml: prompts that several rules give, each written once."""
 
+    sources: list[Source] = Field(
+        min_length=1, description="Where the prompts' wording comes from (each using rule cites its own as well)."
+    )
     monitoring: dict[MonitorName, MonitorAction] = Field(min_length=1)
 
 

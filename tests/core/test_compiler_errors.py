@@ -235,3 +235,12 @@ def test_library_problems_are_located(pack_dir: Path) -> None:
     path.write_text(path.read_text(encoding="utf-8").replace("code: falls", "code: fals", 1), encoding="utf-8")
     probs = _problems(pack_dir)
     assert any(p.startswith("rules/shared/monitoring.yaml:") and "E002: monitoring.falls.code" in p for p in probs)
+
+
+def test_library_without_sources_is_refused(pack_dir: Path) -> None:
+    path = pack_dir / MONITORING_FILE
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    del data["sources"]
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    probs = _problems(pack_dir)
+    assert any(p.startswith("rules/shared/monitoring.yaml:") and "E002: sources" in p for p in probs), probs
