@@ -7,26 +7,18 @@ jinja2 (the ``harness`` extra) are imported only here, lazily.
 
 from __future__ import annotations
 
-import base64
-import json
 from pathlib import Path
 from typing import Any
 
-SUMMARY_FILE = "summary.json"
-REPORT_FILE = "report.html"
+from engine.report_files import BASE_CSS, REPORT_FILE, data_uri, start_report
 
-REPORT_HTML = """<!doctype html>
+REPORT_HTML = (
+    """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>cdsrules override report</title>
-<style>
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
-h1, h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; }
-table { border-collapse: collapse; margin: .5em 0 1.5em; font-size: 13px; }
-td, th { border: 1px solid #ccc; padding: 2px 8px; text-align: left; vertical-align: top; }
-td.n { text-align: right; }
-.warn { background: #fff3cd; border: 1px solid #e0c060; padding: .6em 1em; }
-img { max-width: 100%; }
-</style></head><body>
+<style>"""
+    + BASE_CSS
+    + """</style></head><body>
 <h1>Override report</h1>
 <table>
 <tr><th>period</th><td>{{ s.period.since or 'start' }} to {{ s.period.until or 'now' }}
@@ -66,6 +58,7 @@ Cards the EHR sent no feedback for are counted as shown only.</p>
 </table>
 </body></html>
 """
+)
 
 
 def _pct(value: float | None) -> str:
@@ -76,20 +69,13 @@ def _ci(value: list[float] | None) -> str:
     return "" if value is None else f"[{100 * value[0]:.1f}-{100 * value[1]:.1f} %]"
 
 
-def _data_uri(path: Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
-
-
 def write_report(summary: dict[str, Any], out: Path) -> Path:
     """Write ``summary.json``, the PNGs and ``report.html`` into ``out``; returns the HTML path."""
     import jinja2
 
     from engine.audit import report_plots as plots
 
-    out.mkdir(parents=True, exist_ok=True)
-    img = out / "img"
-    img.mkdir(exist_ok=True)
-    (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    img = start_report(summary, out)
     pngs = {
         "rates": plots.override_rates(summary, img / "override-rates.png"),
         "reasons": plots.reasons(summary, img / "override-reasons.png"),
@@ -97,7 +83,7 @@ def write_report(summary: dict[str, Any], out: Path) -> Path:
     }
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     html = env.from_string(REPORT_HTML).render(
-        s=summary, images={k: _data_uri(p) for k, p in pngs.items()}, pct=_pct, ci=_ci
+        s=summary, images={k: data_uri(p) for k, p in pngs.items()}, pct=_pct, ci=_ci
     )
     path = out / REPORT_FILE
     path.write_text(html, encoding="utf-8")

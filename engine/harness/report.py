@@ -7,18 +7,11 @@ rest of the CLI does not pay for it.
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 from pathlib import Path
 from typing import Any
 
-SUMMARY_FILE = "summary.json"
-REPORT_FILE = "report.html"
-
-
-def _data_uri(path: Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+from engine.report_files import REPORT_FILE, data_uri, start_report
 
 
 def _safe(name: str) -> str:
@@ -32,10 +25,7 @@ def write_report(summary: dict[str, Any], out: Path) -> Path:
     from engine.harness import plots
     from engine.harness.report_template import REPORT_HTML
 
-    out.mkdir(parents=True, exist_ok=True)
-    img = out / "img"
-    img.mkdir(exist_ok=True)
-    (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    img = start_report(summary, out)
     pngs = {
         "findings": plots.findings_heatmap(summary, img / "findings.png"),
         "coverage": plots.coverage_bars(summary, img / "rule-coverage.png"),
@@ -49,7 +39,7 @@ def write_report(summary: dict[str, Any], out: Path) -> Path:
         meta=summary["meta"],
         r=summary["results"],
         warnings=summary["warnings"],
-        images={k: _data_uri(p) for k, p in pngs.items()},
+        images={k: data_uri(p) for k, p in pngs.items()},
     )
     path = out / REPORT_FILE
     path.write_text(html, encoding="utf-8")

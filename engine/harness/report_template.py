@@ -5,19 +5,16 @@ Autoescaped jinja2: patient ids and unrecognised inputs come from data nobody on
 
 from __future__ import annotations
 
-REPORT_HTML = """<!doctype html>
+from engine.report_files import BASE_CSS
+
+REPORT_HTML = (
+    """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>cdsrules cohort report - {{ meta.source }}</title>
-<style>
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
-h1, h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; }
-table { border-collapse: collapse; margin: .5em 0 1.5em; font-size: 13px; }
-td, th { border: 1px solid #ccc; padding: 2px 8px; text-align: left; vertical-align: top; }
-td.n { text-align: right; }
-.warn { background: #fff3cd; border: 1px solid #e0c060; padding: .6em 1em; }
-.bad { background: #f8d7da; }
+<style>"""
+    + BASE_CSS
+    + """.bad { background: #f8d7da; }
 .ok { color: #1b7a1b; }
-img { max-width: 100%; }
 code { font-size: 12px; }
 details { margin: .4em 0; }
 </style></head><body>
@@ -104,3 +101,4 @@ Safety-invariant violations (single-answer invariants):
 </table>{% endif %}
 </body></html>
 """
+)
