@@ -20,7 +20,7 @@ What counts, each with the basis named on the card (the worst basis wins; conser
 
 "none" ("no hepatic impairment documented") needs a total bilirubin and an AST within their
 ranges (NCI ODWG normal), no other abnormal liver test, no recorded Child-Pugh class and no liver
-disease on the problem list. A liver disease on the problem list with normal tests leaves the grade
+disease on the problem list (nor an unreadable Child-Pugh entry). A liver disease on the problem list with normal tests leaves the grade
 unset, for the rules over the conditions (cirrhosis reads as moderate in rules/shared/derived.yaml).
 Too few results to say normal leave it unset too, and the card says which results were read.
 """
@@ -106,8 +106,8 @@ def hepatic_reading(obs: CodedObservations, conditions: list[dict[str, Any]]) ->
     for kind in _KINDS:
         results[kind], notes = latest_liver_result(obs, kind)
         out.notes.extend(notes)
-    recorded, notes = recorded_class(obs)
-    out.notes.extend(notes)
+    recorded, unread = recorded_class(obs)
+    out.notes.extend(unread)
     read = [r for r in results.values() if r is not None]
     shown = "; ".join(r.describe() for r in read)
 
@@ -131,6 +131,9 @@ def hepatic_reading(obs: CodedObservations, conditions: list[dict[str, Any]]) ->
     listed = liver_disease_listed(conditions)
     if normal and listed:
         out.evidence.append(f"liver tests within range ({shown}) but {listed!r} is on the problem list")
+    elif normal and unread:
+        # someone scored this patient's liver disease: normal tests alone do not make it "none"
+        out.evidence.append(f"liver tests within range ({shown}) but a Child-Pugh entry could not be read")
     elif normal:
         out.grade = "none"
         out.evidence.append(f"no hepatic impairment documented: {shown}; NCI ODWG")
