@@ -19,10 +19,11 @@ What counts, each with the basis named on the card (the worst basis wins; conser
   worse, the worse is used and both are named.
 
 "none" ("no hepatic impairment documented") needs a total bilirubin and an AST within their
-ranges (NCI ODWG normal), no other abnormal liver test, no recorded Child-Pugh class and no liver
-disease on the problem list (nor an unreadable Child-Pugh entry). A liver disease on the problem list with normal tests leaves the grade
-unset, for the rules over the conditions (cirrhosis reads as moderate in rules/shared/derived.yaml).
-Too few results to say normal leave it unset too, and the card says which results were read.
+ranges (NCI ODWG normal), no other abnormal liver test, no recorded (or unreadable) Child-Pugh
+entry and no liver disease on the problem list. A liver disease on the problem list with normal
+tests leaves the grade unset, for the rules over the conditions (cirrhosis reads as moderate in
+rules/shared/derived.yaml). Too few results to say normal leave it unset too, and the card says
+which results were read.
 """
 
 from __future__ import annotations
