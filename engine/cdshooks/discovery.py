@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from engine.cdshooks.models import ServiceDescription
-from engine.fhir.hepatic import AST, BILIRUBIN_TOTAL
+from engine.fhir.breastfeeding import BREASTFEEDING_STATUS_CODE
+from engine.fhir.child_pugh import CHILD_PUGH_PANEL
+from engine.fhir.liver_tests import ALBUMIN, ALT, AST, BILIRUBIN_TOTAL, INR_CODES
 from engine.fhir.observations import (
     CREATININE_MASS_CODES,
     CREATININE_MOLAR_CODES,
@@ -50,8 +52,13 @@ PREFETCH: dict[str, str] = {
     "weight": _latest((WEIGHT_CODE,)),
     "height": _latest((HEIGHT_CODE,)),
     "pregnancy": _latest((PREGNANCY_STATUS_CODE,)),
+    "breastfeeding": _latest((BREASTFEEDING_STATUS_CODE,)),
     "bilirubin": _latest((BILIRUBIN_TOTAL,)),
     "ast": _latest((AST,)),
+    "alt": _latest((ALT,)),
+    "albumin": _latest((ALBUMIN,)),
+    "inr": _latest(INR_CODES),
+    "child_pugh": _latest((CHILD_PUGH_PANEL,)),
     "conditions": f"Condition?patient={PATIENT_TOKEN}&clinical-status=active",
     "medications": f"MedicationRequest?patient={PATIENT_TOKEN}&status=active",
     "statements": f"MedicationStatement?patient={PATIENT_TOKEN}&status=active,intended,on-hold",
@@ -66,8 +73,13 @@ CHECKS_NEEDING: dict[str, str] = {
     "weight": "weight-based dosing and creatinine clearance",
     "height": "height (pediatric renal estimate)",
     "pregnancy": "pregnancy status",
+    "breastfeeding": "breastfeeding status",
     "bilirubin": "hepatic function (bilirubin)",
     "ast": "hepatic function (AST)",
+    "alt": "hepatic function (ALT)",
+    "albumin": "hepatic function (albumin)",
+    "inr": "hepatic function (INR)",
+    "child_pugh": "hepatic function (Child-Pugh class)",
     "conditions": "disease cautions (problem list)",
     "medications": "interactions and duplicate therapy with the medication list",
     "statements": "interactions with medications the patient reports taking (MedicationStatement)",

@@ -63,7 +63,7 @@ class PrefetchResult:
 
 # Keys whose absence needs no card of its own: without liver tests hepatic function stays unknown,
 # and the engine names it as missing for exactly the drugs whose rules need it (not for baclofen).
-SUPPLEMENTARY = frozenset({"bilirubin", "ast"})
+SUPPLEMENTARY = frozenset({"bilirubin", "ast", "alt", "albumin", "inr", "child_pugh"})
 
 
 def fill(template: str, patient_id: str) -> str:

@@ -17,8 +17,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from engine.fhir.breastfeeding import breastfeeding_status
 from engine.fhir.bundle import ReferenceIndex, Unpacked, unpack
-from engine.fhir.hepatic import hepatic_grade
+from engine.fhir.hepatic import hepatic_reading
 from engine.fhir.medications import ACTIVE_STATUSES, STATEMENT_STATUSES, MedOrder, med_order
 from engine.fhir.observations import CodedObservations, Measurement, latest_measurement, pregnancy_status
 from engine.fhir.pregnancy import is_pregnancy_condition, still_pregnant
@@ -223,13 +224,20 @@ def build_profile(resources: Any, renal_max_age_days: int | None = None) -> Fhir
         day = pm.at.date().isoformat() if pm.at else "undated"
         out.evidence.append(f"pregnancy status {pm.note or 'recorded'} (LOINC 82810-3, {day})")
 
+    breastfeeding, line, notes = breastfeeding_status(obs)
+    out.notes.extend(notes)
+    if line is not None:
+        out.evidence.append(line)
+        if breastfeeding is not None:
+            fields["breastfeeding"] = breastfeeding
+
     conditions = [c for c in found.of_type("Condition") if _active_condition(c)]
     conditions = _pregnancy_from_conditions(conditions, fields, out)
-    grade, why = hepatic_grade(obs, conditions)
-    if grade is not None:
-        fields["hepatic_impairment"] = grade
-    if why:
-        out.evidence.append(why)
+    hepatic = hepatic_reading(obs, conditions)
+    if hepatic.grade is not None:
+        fields["hepatic_impairment"] = hepatic.grade
+    out.evidence.extend(hepatic.evidence)
+    out.notes.extend(hepatic.notes)
     concepts = [cc for cc in (condition_concept(c) for c in conditions) if cc is not None]
     fields["conditions"] = _capped(concepts, MAX_CONDITIONS, "conditions", out)
 

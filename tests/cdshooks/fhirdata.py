@@ -114,8 +114,13 @@ def full_prefetch(
         "conditions": bundle(),
         "medications": bundle(*(meds or [])),
         "statements": bundle(),
+        "breastfeeding": bundle(),
         "bilirubin": bundle(),
         "ast": bundle(),
+        "alt": bundle(),
+        "albumin": bundle(),
+        "inr": bundle(),
+        "child_pugh": bundle(),
         "allergies": bundle(),
     }
     data.update(override)

@@ -55,7 +55,8 @@ def test_absent_keys_are_read_from_fhir_server_with_the_bearer_token(client: htt
     check_card_invariants(cards)
     assert "40 mL/min" in card_with_rule(cards, "baclofen.renal.moderate")["detail"]  # newest across eGFR codes
     obs = fhir.requests_for("Observation")
-    assert len(obs) == 7  # egfr, creatinine, weight, height, pregnancy, bilirubin, AST
+    # egfr, creatinine, weight, height, pregnancy, breastfeeding, bilirubin, AST, ALT, albumin, INR, Child-Pugh
+    assert len(obs) == 12
     assert all(r.query["_sort"] == ["-date"] and r.query["patient"] == [PID] for r in obs)
     assert any("http://loinc.org|33914-3" in r.query["code"][0] for r in obs)
     assert not fhir.requests_for("Patient"), "the prefetched Patient is not read again"
