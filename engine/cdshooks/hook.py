@@ -130,7 +130,7 @@ def answer(
         evaluated,
         profile,
         engine.pack,
-        prefetch.unavailable() + profile.stale,
+        prefetch.unavailable(profile.patient.sex) + profile.stale,
         notes,
         [*the_plan.unidentified, *capped],
         the_plan.other_route,

@@ -24,6 +24,7 @@ from engine.cdshooks.fhirclient import Fetched, FhirFetcher, next_link
 from engine.fhir.bundle import Unpacked, is_bundle, only_informational, outcome_summary, unpack
 
 State = Literal["provided", "fetched", "none-found", "unavailable"]
+_FEMALE_ONLY = frozenset({"pregnancy", "breastfeeding"})
 
 
 @dataclass
@@ -48,10 +49,19 @@ class PrefetchResult:
             out.update(kd.found.full_urls)
         return out
 
-    def unavailable(self) -> list[str]:
-        """'what could not be checked (why)' for every key whose data we could not get."""
+    def unavailable(self, sex: str | None = None) -> list[str]:
+        """'what could not be checked (why)' for every key whose data we could not get.
+
+        For a patient recorded as male the pregnancy and breastfeeding keys are left out: the pack
+        asks for pregnancy status only for female, other or unknown sex (each drug's
+        ``*.pregnancy.unknown`` rule), and a card on every order for a man saying his pregnancy or
+        breastfeeding status could not be read would be noise. Other or unknown sex keeps them.
+        """
+        skip = _FEMALE_ONLY if sex == "male" else frozenset()
         return [
-            f"{CHECKS_NEEDING.get(kd.key, kd.key)}: {kd.note}" for kd in self.keys.values() if kd.state == "unavailable"
+            f"{CHECKS_NEEDING.get(kd.key, kd.key)}: {kd.note}"
+            for kd in self.keys.values()
+            if kd.state == "unavailable" and kd.key not in skip
         ]
 
     def remarks(self) -> list[str]:

@@ -105,3 +105,20 @@ def test_breastfeeding_not_prefetched_and_no_fhir_server_is_said_not_checked(cli
     cards = cards_of(client.post(DOSING, json=body))
     gaps = [c for c in cards if c["source"]["topic"]["code"] == "not-checked"]
     assert len(gaps) == 1 and "breastfeeding status" in gaps[0]["detail"]
+
+
+@pytest.mark.parametrize(("gender", "named"), [("male", False), ("female", True), ("unknown", True)])
+def test_pregnancy_and_breastfeeding_not_read_are_named_except_for_a_man(
+    client: httpx.Client, gender: str, named: bool
+) -> None:
+    prefetch = full_prefetch(egfr=95.0)
+    prefetch["patient"] = patient(gender=gender, born="1994-05-05")
+    del prefetch["breastfeeding"], prefetch["pregnancy"]
+    body = hook_request(
+        "order-select", order_context(baclofen_draft(), selected=["MedicationRequest/request-123"]), prefetch
+    )
+    cards = cards_of(client.post(DOSING, json=body))
+    check_card_invariants(cards)
+    gaps = " ".join(c["detail"] for c in cards if c["source"]["topic"]["code"] == "not-checked")
+    assert ("breastfeeding status" in gaps) is named
+    assert ("pregnancy status" in gaps) is named
