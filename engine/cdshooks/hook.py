@@ -31,7 +31,7 @@ from engine.cdshooks.models import (
 from engine.cdshooks.plan import Evaluated, evaluate, plan
 from engine.cdshooks.prefetch import PrefetchResult, resolve
 from engine.fhir.bundle import ReferenceIndex, Unpacked, unpack
-from engine.fhir.medications import MedOrder, med_order
+from engine.fhir.medications import MedOrder, dstu2_orders, med_order
 from engine.fhir.profile import build_profile
 from engine.runtime.caps import cap
 from engine.runtime.engine import Engine
@@ -112,19 +112,22 @@ def answer(
     if profile.patient_id and profile.patient_id != ctx.patientId:
         notes.append(f"Patient resource id {profile.patient_id!r} differs from context.patientId {ctx.patientId!r}")
     drafts: list[MedOrder] = []
-    capped: list[str] = []  # what the per-call cap left unchecked, said on the "Not checked" card
+    # what the per-call cap, or a resource this service does not read, left unchecked: on the
+    # "Not checked" card
+    unchecked: list[str] = dstu2_orders(merged.resources)
     if isinstance(ctx, OrderSignContext):
         found = unpack(ctx.draftOrders)
+        unchecked.extend(dstu2_orders(found.resources))
         index = ReferenceIndex(found.resources + merged.resources, {**merged.full_urls, **found.full_urls})
         drafts, over = cap([med_order(r, index) for r in found.of_type("MedicationRequest")], "draft orders")
         if over:  # before planning: each draft is a co-medication of every other one
-            capped.append(over)
+            unchecked.append(over)
     selections = ctx.selections if isinstance(ctx, OrderSelectContext) else []
     the_plan = plan(req.hook, selections, profile, drafts, engine)
     notes.extend(the_plan.notes)
     targets, over = cap(the_plan.targets, "orders or medications")  # bounded work per call
     if over:
-        capped.append(over)
+        unchecked.append(over)
     evaluated = evaluate(targets, engine, decision_id)
     cards = build_cards(
         evaluated,
@@ -132,7 +135,7 @@ def answer(
         engine.pack,
         prefetch.unavailable() + profile.stale,
         notes,
-        [*the_plan.unidentified, *capped],
+        [*the_plan.unidentified, *unchecked],
         the_plan.other_route,
     )
     rules = {c.uuid: c._rule for c in cards}

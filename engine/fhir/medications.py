@@ -29,6 +29,10 @@ STATEMENT_STATUSES = frozenset({"active", "intended", "on-hold"})
 NDC = "http://hl7.org/fhir/sid/ndc"
 _NDC_FORM = re.compile(r"^[0-9]{4,5}-?[0-9]{3,4}-?[0-9]{1,2}$")
 DRAFT_STATUSES = frozenset({"draft"})
+# FHIR DSTU2's prescription resource; STU3 renamed and reshaped it as MedicationRequest (STU3
+# differences, hl7.org/fhir/STU3/medicationrequest.diff.json: old-name "MedicationOrder", with new
+# intent, subject, requester ...). Its fields differ from R4's, so it is not read.
+DSTU2_ORDER = "MedicationOrder"
 
 _MASS_TO_MG = {"mg": 1.0, "g": 1000.0, "ug": 0.001, "mcg": 0.001}
 _UNIT_DOSES = {"{pill}", "{tablet}", "{tbl}", "{tab}", "tab", "tablet", "tablets", "{capsule}", "cap", "capsule", "1"}
@@ -323,3 +327,20 @@ def med_order(mr: dict[str, Any], index: ReferenceIndex | None = None) -> MedOrd
         route=non_oral_route(mr, medication, name),
         ingredients=_ingredients(medication),
     )
+
+
+def dstu2_orders(resources: list[dict[str, Any]]) -> list[str]:
+    """One "not checked" line per DSTU2 ``MedicationOrder``: not read, and said so, never dropped silently."""
+    out: list[str] = []
+    for r in resources:
+        if r.get("resourceType") != DSTU2_ORDER:
+            continue
+        rid = text(r.get("id"))
+        reference = obj(r.get("medicationReference"))
+        name = concept_text(r.get("medicationCodeableConcept")) or text(reference.get("display"))
+        what = f"{DSTU2_ORDER}/{rid}" if rid else f"a {DSTU2_ORDER}"
+        drug = f" ({name})" if name else ""
+        out.append(
+            f"DSTU2 {what}{drug}: a FHIR DSTU2 resource, not read; this service reads FHIR R4 (MedicationRequest)"
+        )
+    return out
