@@ -19,6 +19,7 @@ from engine.cdshooks.cards import build_cards
 from engine.cdshooks.discovery import PREFETCH, Service
 from engine.cdshooks.errors import bad_request, from_validation
 from engine.cdshooks.fhirclient import FhirFetcher
+from engine.cdshooks.medrefs import counted, gaps, read_medications, unresolved
 from engine.cdshooks.models import (
     CONTEXTS,
     CdsResponse,
@@ -96,10 +97,21 @@ async def gather(req: HookRequest, ctx: PatientViewContext, limits: FetchLimits)
     try:
         result = await resolve(PREFETCH, req.prefetch, ctx.patientId, fetcher)
         result.renal_max_age_days = limits.renal_max_age_days
+        drafts = unpack(ctx.draftOrders) if isinstance(ctx, OrderSignContext) else Unpacked()
+        index = ReferenceIndex(drafts.resources + result.resources(), {**result.full_urls(), **drafts.full_urls})
+        pending = unresolved(_orders(result.resources(), drafts.resources), index)
+        if pending:  # within the same fetcher, so within the call's time budget
+            reads = await read_medications(list(pending), fetcher)
+            result.referenced, result.reference_notes = reads.found, reads.why_not
         return result
     finally:
         if fetcher is not None:
             await fetcher.close()
+
+
+def _orders(prefetched: list[dict[str, Any]], drafts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The orders whose drug this call needs, drafts first (they are what is being ordered)."""
+    return [r for r in drafts if counted(r, draft=True)] + [r for r in prefetched if counted(r, draft=False)]
 
 
 def answer(
@@ -115,10 +127,12 @@ def answer(
     # what the per-call cap, or a resource this service does not read, left unchecked: on the
     # "Not checked" card
     unchecked: list[str] = dstu2_orders(merged.resources)
+    found = unpack(ctx.draftOrders) if isinstance(ctx, OrderSignContext) else Unpacked()
+    index = ReferenceIndex(found.resources + merged.resources, {**merged.full_urls, **found.full_urls})
+    pending = unresolved(_orders(merged.resources, found.resources), index)
+    unchecked.extend(gaps(pending, prefetch.reference_notes))
     if isinstance(ctx, OrderSignContext):
-        found = unpack(ctx.draftOrders)
         unchecked.extend(dstu2_orders(found.resources))
-        index = ReferenceIndex(found.resources + merged.resources, {**merged.full_urls, **found.full_urls})
         drafts, over = cap([med_order(r, index) for r in found.of_type("MedicationRequest")], "draft orders")
         if over:  # before planning: each draft is a co-medication of every other one
             unchecked.append(over)
