@@ -292,6 +292,27 @@ def intolerance_card(ev: Evaluated, words: str, pack_version: str) -> Card:
     return _card(summary(drug, text), "warning", detail, source, None)
 
 
+def possible_pregnancy_card(conditions: list[str], drugs: list[str], pack_version: str) -> Card:
+    """An undated pregnancy on the problem list: pregnancy may be current and must be confirmed.
+
+    Such an entry may be a current pregnancy or one that ended long ago (problem lists keep them
+    active), so it is neither taken as pregnant, which would bring drug-specific pregnancy advice,
+    nor ignored: the prescriber is asked to confirm it first.
+    """
+    named = "\n".join(f"- {md(c)}" for c in conditions)
+    for_drugs = f" {md(', '.join(drugs))}" if drugs else ""
+    detail = (
+        f"The problem list has an active pregnancy with no onset or recorded date:\n\n{named}\n\n"
+        f"Pregnancy could be current and must be confirmed before prescribing{for_drugs}. These cards "
+        "do not treat the patient as pregnant: the drug-specific pregnancy advice is given once pregnancy "
+        "is confirmed (a pregnancy status observation, LOINC 82810-3, or a dated pregnancy Condition). "
+        "If the pregnancy has ended, update the problem list."
+    )
+    source = Source(label=f"cdsrules rule pack {pack_version}", topic=_topic("pregnancy"))
+    text = "Possible pregnancy (undated problem-list entry): confirm before prescribing"
+    return _card(text, "warning", detail, source, None)
+
+
 def route_card(order: MedOrder, ingredient: str, pack_version: str) -> Card:
     """The one answer for a covered drug given by another route: no oral dose, no suggestion."""
     route = order.route or "not oral"
@@ -346,6 +367,9 @@ def build_cards(
             cards.append(dose_card(ev, resp.dose, profile, pack, why))
         if t.purpose in ("sign", "review") and t.order.ordered is None and not dose_range:
             gaps.append(f"dose range ({t.ingredient}: {t.order.dose_note})")
+    drugs = list(dict.fromkeys(ev.target.ingredient for ev in evaluated if ev.target.purpose != "new-order"))
+    if profile.possible_pregnancy and (drugs or unchecked_orders or other_route):
+        cards.append(possible_pregnancy_card(profile.possible_pregnancy, drugs, pack.version))
     if (gaps or notes) and (evaluated or unchecked_orders or notes):
         cards.append(gaps_card(sorted(set(gaps), key=gaps.index), notes, pack.version))
     cards.sort(key=lambda c: -SEVERITY_RANK[c.indicator])
