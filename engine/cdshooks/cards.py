@@ -20,6 +20,7 @@ from engine.compiler.model import CompiledPack
 from engine.fhir.medications import MedOrder, strength_from_text
 from engine.fhir.profile import FhirProfile
 from engine.fhir.values import UCUM, as_list, obj
+from engine.runtime.frequency import frequency_words
 from engine.runtime.outcome import DOSE_RANGE_RULE
 from schemas.api import DoseSuggestion, Finding
 from schemas.common import SEVERITY_RANK, Severity
@@ -69,15 +70,9 @@ def md(value: object) -> str:
     return s
 
 
-def times_words(n: float) -> str:
-    return {1: "once daily", 2: "twice daily", 3: "three times daily", 4: "four times daily"}.get(
-        int(n) if float(n).is_integer() else -1, f"{n:g} times daily"
-    )
-
-
 def dose_words(drug: str, dose: DoseSuggestion) -> str:
     s = dose.start
-    return f"{drug} {s.dose_mg:g} mg {times_words(s.times_per_day)} ({s.total_daily_mg:g} mg/day)"
+    return f"{drug} {s.dose_mg:g} mg {frequency_words(s.times_per_day)} ({s.total_daily_mg:g} mg/day)"
 
 
 def summary(drug: str, text: str) -> str:
@@ -115,7 +110,7 @@ def _order_line(ev: Evaluated) -> str:
     o = ev.target.order
     where = f" ({md(o.ref)})" if o.ref else ""
     written = (
-        f", written as {o.ordered.dose_mg:g} mg {times_words(o.ordered.times_per_day)}"
+        f", written as {o.ordered.dose_mg:g} mg {frequency_words(o.ordered.times_per_day, o.ordered.every_hours)}"
         if o.ordered and ev.target.purpose in ("sign", "review")
         else ""
     )
@@ -209,7 +204,7 @@ def dose_update(ev: Evaluated, dose: DoseSuggestion) -> Suggestion | None:
     first["timing"] = {k: v for k, v in timing.items() if k == "event"} | {
         "repeat": {"frequency": s.times_per_day, "period": 1, "periodUnit": "d"}
     }
-    first["text"] = f"{s.dose_mg:g} mg {times_words(s.times_per_day)}" + (" as needed" if _as_needed(first) else "")
+    first["text"] = f"{s.dose_mg:g} mg {frequency_words(s.times_per_day)}" + (" as needed" if _as_needed(first) else "")
     first["doseAndRate"] = [{"doseQuantity": {"value": s.dose_mg, "unit": "mg", "system": UCUM, "code": "mg"}}]
     resource["dosageInstruction"] = [first, *lines[1:]]
     # R4 requires intent (1..1); the sandbox's drafts omit it, and an update the EHR cannot store

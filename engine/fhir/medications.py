@@ -144,6 +144,25 @@ def _code_frequency(timing: dict[str, Any]) -> float | None:
     return None
 
 
+_INTERVAL_CODES = {"Q4H": 4.0, "Q6H": 6.0, "Q8H": 8.0, "Q12H": 12.0, "Q24H": 24.0}
+
+
+def _interval_hours(timing: dict[str, Any]) -> float | None:
+    """The interval an order was written as ("every 8 hours": ``frequency`` 1 per ``period`` 8 h, or Q8H)."""
+    repeat = obj(timing.get("repeat"))
+    unit = text(repeat.get("periodUnit")) or text(repeat.get("periodUnits"))
+    period = number(repeat.get("period"))
+    if repeat.get("frequencyMax") is None and repeat.get("periodMax") is None and unit == "h" and period:
+        return period if number(repeat.get("frequency")) in (None, 1.0) else None
+    if repeat:
+        return None
+    code = obj(timing.get("code"))
+    words = [text(code.get("text"))] + [
+        text(obj(c).get(k)) for c in as_list(code.get("coding")) for k in ("code", "display")
+    ]
+    return next((_INTERVAL_CODES[w.strip().upper()] for w in words if w and w.strip().upper() in _INTERVAL_CODES), None)
+
+
 def _times_per_day(dosage: dict[str, Any]) -> tuple[float | None, str | None]:
     timing = obj(dosage.get("timing"))
     repeat = obj(timing.get("repeat"))
@@ -212,6 +231,7 @@ class _Line:
     dose_mg: float
     per_day: float
     note: str | None
+    every_hours: float | None = None  # the interval the line was written as, for its wording
 
     @property
     def total(self) -> float:
@@ -230,11 +250,13 @@ def _line(dosage: dict[str, Any], strength: Strength | None) -> tuple[_Line | No
             return None, freq_note if dose_mg is not None else why
         return _Line(None, cap, 1.0, "the maximum dose per period was checked"), None
     notes = [n for n in (range_note, freq_note) if n]
+    every = _interval_hours(obj(dosage.get("timing")))
     if cap is not None and cap < dose_mg * per_day:
         per_day = cap / dose_mg
+        every = None
         notes.append("limited by the order's maximum dose per period")
     seq = dosage.get("sequence")
-    return _Line(seq if isinstance(seq, int) else None, dose_mg, per_day, "; ".join(notes) or None), None
+    return _Line(seq if isinstance(seq, int) else None, dose_mg, per_day, "; ".join(notes) or None, every), None
 
 
 def ordered_dose(dosages: Any, label: str | None, strength: Strength | None) -> tuple[OrderedDose | None, str | None]:
@@ -268,8 +290,11 @@ def ordered_dose(dosages: Any, label: str | None, strength: Strength | None) -> 
     step = max(steps.values(), key=lambda ls: sum(line.total for line in ls))
     total = sum(line.total for line in step)
     largest = max(line.dose_mg for line in step)
+    every = step[0].every_hours if len(step) == 1 else None  # one line: worded as it was written
     try:
         dose = OrderedDose(dose_mg=round(largest, 4), times_per_day=round(total / largest, 4))
+        if every is not None and abs(dose.times_per_day * every - 24) <= 0.01:
+            dose = dose.model_copy(update={"every_hours": every})
     except ValidationError:
         return None, f"dose {largest:g} mg, {total:g} mg a day, is outside plausible limits"
     notes = [n for line in step for n in [line.note] if n]
