@@ -14,10 +14,11 @@ import re
 import uuid
 from typing import Any
 
+from engine.cdshooks.dispense import recompute
 from engine.cdshooks.models import Action, Card, Coding, Source, Suggestion
 from engine.cdshooks.plan import Evaluated
 from engine.compiler.model import CompiledPack
-from engine.fhir.medications import MedOrder, strength_from_text
+from engine.fhir.medications import MedOrder
 from engine.fhir.profile import FhirProfile
 from engine.fhir.values import UCUM, as_list, obj
 from engine.runtime.frequency import frequency_words
@@ -188,8 +189,9 @@ def dose_update(ev: Evaluated, dose: DoseSuggestion) -> Suggestion | None:
 
     Same resource and id; the first dosage line keeps everything but its dose, timing and text
     (``asNeeded*``, ``additionalInstruction``, ``patientInstruction``, ``route``, ``sequence``), later
-    lines are kept as written, and the dispense quantity and supply duration, computed for the old
-    dose, are removed so the pharmacy system recomputes them rather than dispensing the old amount.
+    lines are kept as written, and the dispense quantity, computed for the old dose, is recomputed for
+    the new one (``engine.cdshooks.dispense``) or, where that is not certain, removed with the supply
+    duration so the pharmacy system recomputes them rather than dispensing the old amount.
     """
     order = ev.target.order
     if order.ref is None:
@@ -211,21 +213,29 @@ def dose_update(ev: Evaluated, dose: DoseSuggestion) -> Suggestion | None:
     # is not a suggestion it can accept. A draft being ordered is an "order".
     resource.setdefault("intent", "order")
     dispense = obj(resource.get("dispenseRequest"))
-    if dispense:
+    supply_note = None
+    if dispense.get("quantity") is not None or dispense.get("expectedSupplyDuration") is not None:
+        quantity, supply_note = recompute(order, s, dispense)
         kept = {k: v for k, v in dispense.items() if k not in ("quantity", "expectedSupplyDuration")}
+        if quantity is not None:
+            kept["quantity"] = quantity
+            if dispense.get("expectedSupplyDuration") is not None:
+                kept["expectedSupplyDuration"] = dispense["expectedSupplyDuration"]
+        else:
+            supply_note = f"dispense quantity removed (it was for the old dose; not recomputed: {supply_note})"
         if kept:
             resource["dispenseRequest"] = kept
         else:
             resource.pop("dispenseRequest")
     words = dose_words(ev.target.ingredient, dose)
     description = f"Change {order.ref} to {words}"
-    strength = strength_from_text(order.label)
+    strength = order.strength
     if strength is not None and not strength.per_ml and (s.dose_mg / strength.mg * 2) % 1:
         description += (
             f"; {s.dose_mg:g} mg is not a whole or half {strength.mg:g} mg tablet: choose a lower strength or a liquid"
         )
-    if dispense.get("quantity") is not None or dispense.get("expectedSupplyDuration") is not None:
-        description += "; dispense quantity removed (it was for the old dose)"
+    if supply_note:
+        description += f"; {supply_note}"
     action = Action(type="update", description=description, resource=resource)
     return Suggestion(label=f"Use {words}", uuid=str(uuid.uuid4()), isRecommended=True, actions=[action])
 

@@ -71,6 +71,8 @@ class MedOrder:
     dose_note: str | None  # why ``ordered`` is None when a dose was (or was not) written
     route: str | None = None  # a non-oral route or dose form ("intrathecal"); None: oral
     ingredients: tuple[DrugRef, ...] = ()  # Medication.ingredient items, each a drug of its own
+    strength: Strength | None = None  # per tablet or per mL: the Medication's ingredient, else the product name
+    medication_form: dict[str, Any] | None = None  # Medication.form, when a Medication was resolved
 
     def refs(self) -> list[DrugRef]:
         """Every drug this order puts in the patient: the product and each listed ingredient."""
@@ -351,6 +353,8 @@ def med_order(mr: dict[str, Any], index: ReferenceIndex | None = None) -> MedOrd
         dose_note=note,
         route=non_oral_route(mr, medication, name),
         ingredients=_ingredients(medication),
+        strength=strength or strength_from_text(name),
+        medication_form=obj(obj(medication).get("form")) or None,
     )
 
 
