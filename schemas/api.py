@@ -8,9 +8,17 @@ same impossible values with the same message.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from schemas.common import Category, MissingDataCode, MonitoringCode, Severity
 
@@ -69,6 +77,14 @@ class OrderedDose(_In):
     @classmethod
     def _numbers(cls, v: object) -> object:
         return _not_bool(v)
+
+    @model_serializer(mode="wrap")
+    def _without_absent_interval(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # an order written without an interval serialises as before (stored requests, cohorts, hashes)
+        out: dict[str, Any] = handler(self)
+        if out.get("every_hours") is None:
+            out.pop("every_hours", None)
+        return out
 
     @model_validator(mode="after")
     def _interval_matches(self) -> OrderedDose:
