@@ -8,9 +8,17 @@ same impossible values with the same message.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from schemas.common import Category, MissingDataCode, MonitoringCode, Severity
 
@@ -55,11 +63,34 @@ class OrderedDose(_In):
 
     dose_mg: float = Field(gt=0, le=10000)
     times_per_day: float = Field(gt=0, le=24)
+    every_hours: float | None = Field(
+        default=None,
+        gt=0,
+        le=168,
+        description=(
+            "The interval the order was written as (8 for every 8 hours), when it was; it must equal "
+            "24 / times_per_day. Only changes how the frequency is worded on findings."
+        ),
+    )
 
-    @field_validator("dose_mg", "times_per_day", mode="before")
+    @field_validator("dose_mg", "times_per_day", "every_hours", mode="before")
     @classmethod
     def _numbers(cls, v: object) -> object:
         return _not_bool(v)
+
+    @model_serializer(mode="wrap")
+    def _without_absent_interval(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # an order written without an interval serialises as before (stored requests, cohorts, hashes)
+        out: dict[str, Any] = handler(self)
+        if out.get("every_hours") is None:
+            out.pop("every_hours", None)
+        return out
+
+    @model_validator(mode="after")
+    def _interval_matches(self) -> OrderedDose:
+        if self.every_hours is not None and abs(self.times_per_day * self.every_hours - 24) > 0.01:
+            raise ValueError(f"every_hours {self.every_hours:g} does not match times_per_day {self.times_per_day:g}")
+        return self
 
 
 class DrugRef(_In):

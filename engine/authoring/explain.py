@@ -12,6 +12,7 @@ from typing import assert_never
 
 from engine.compiler.language import FIELDS, AllOf, AnyOf, Cmp, Kind, Node, count_field, kind_of
 from engine.compiler.model import CompiledPack, CompiledRule
+from engine.runtime.frequency import frequency_words
 from schemas.rulefile import DoseAction, Then
 
 _APPLIES = {"start": "the order starts the drug", "stop": "the order stops the drug", "any": "any order"}
@@ -136,7 +137,8 @@ def dose_text(d: DoseAction) -> str:
     parts = []
     if d.start is not None:
         s = d.start
-        parts.append(f"start {s.dose_mg:g} mg {s.times_per_day}x daily ({s.dose_mg * s.times_per_day:g} mg/day)")
+        daily = s.dose_mg * s.times_per_day
+        parts.append(f"start {s.dose_mg:g} mg {frequency_words(s.times_per_day)} ({daily:g} mg/day)")
     if d.weight_based_start is not None:
         w = d.weight_based_start
         cap = f", at most {w.max_dose_mg:g} mg per dose" if w.max_dose_mg else ""

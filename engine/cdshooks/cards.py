@@ -14,12 +14,14 @@ import re
 import uuid
 from typing import Any
 
+from engine.cdshooks.dispense import recompute
 from engine.cdshooks.models import Action, Card, Coding, Source, Suggestion
 from engine.cdshooks.plan import Evaluated
 from engine.compiler.model import CompiledPack
-from engine.fhir.medications import MedOrder, strength_from_text
+from engine.fhir.medications import MedOrder
 from engine.fhir.profile import FhirProfile
 from engine.fhir.values import UCUM, as_list, obj
+from engine.runtime.frequency import frequency_words
 from engine.runtime.outcome import DOSE_RANGE_RULE
 from schemas.api import DoseSuggestion, Finding
 from schemas.common import SEVERITY_RANK, Severity
@@ -69,15 +71,9 @@ def md(value: object) -> str:
     return s
 
 
-def times_words(n: float) -> str:
-    return {1: "once daily", 2: "twice daily", 3: "three times daily", 4: "four times daily"}.get(
-        int(n) if float(n).is_integer() else -1, f"{n:g} times daily"
-    )
-
-
 def dose_words(drug: str, dose: DoseSuggestion) -> str:
     s = dose.start
-    return f"{drug} {s.dose_mg:g} mg {times_words(s.times_per_day)} ({s.total_daily_mg:g} mg/day)"
+    return f"{drug} {s.dose_mg:g} mg {frequency_words(s.times_per_day)} ({s.total_daily_mg:g} mg/day)"
 
 
 def summary(drug: str, text: str) -> str:
@@ -115,7 +111,7 @@ def _order_line(ev: Evaluated) -> str:
     o = ev.target.order
     where = f" ({md(o.ref)})" if o.ref else ""
     written = (
-        f", written as {o.ordered.dose_mg:g} mg {times_words(o.ordered.times_per_day)}"
+        f", written as {o.ordered.dose_mg:g} mg {frequency_words(o.ordered.times_per_day, o.ordered.every_hours)}"
         if o.ordered and ev.target.purpose in ("sign", "review")
         else ""
     )
@@ -193,8 +189,9 @@ def dose_update(ev: Evaluated, dose: DoseSuggestion) -> Suggestion | None:
 
     Same resource and id; the first dosage line keeps everything but its dose, timing and text
     (``asNeeded*``, ``additionalInstruction``, ``patientInstruction``, ``route``, ``sequence``), later
-    lines are kept as written, and the dispense quantity and supply duration, computed for the old
-    dose, are removed so the pharmacy system recomputes them rather than dispensing the old amount.
+    lines are kept as written, and the dispense quantity, computed for the old dose, is recomputed for
+    the new one (``engine.cdshooks.dispense``) or, where that is not certain, removed with the supply
+    duration so the pharmacy system recomputes them rather than dispensing the old amount.
     """
     order = ev.target.order
     if order.ref is None:
@@ -209,28 +206,36 @@ def dose_update(ev: Evaluated, dose: DoseSuggestion) -> Suggestion | None:
     first["timing"] = {k: v for k, v in timing.items() if k == "event"} | {
         "repeat": {"frequency": s.times_per_day, "period": 1, "periodUnit": "d"}
     }
-    first["text"] = f"{s.dose_mg:g} mg {times_words(s.times_per_day)}" + (" as needed" if _as_needed(first) else "")
+    first["text"] = f"{s.dose_mg:g} mg {frequency_words(s.times_per_day)}" + (" as needed" if _as_needed(first) else "")
     first["doseAndRate"] = [{"doseQuantity": {"value": s.dose_mg, "unit": "mg", "system": UCUM, "code": "mg"}}]
     resource["dosageInstruction"] = [first, *lines[1:]]
     # R4 requires intent (1..1); the sandbox's drafts omit it, and an update the EHR cannot store
     # is not a suggestion it can accept. A draft being ordered is an "order".
     resource.setdefault("intent", "order")
     dispense = obj(resource.get("dispenseRequest"))
-    if dispense:
+    supply_note = None
+    if dispense.get("quantity") is not None or dispense.get("expectedSupplyDuration") is not None:
+        quantity, supply_note = recompute(order, s, dispense)
         kept = {k: v for k, v in dispense.items() if k not in ("quantity", "expectedSupplyDuration")}
+        if quantity is not None:
+            kept["quantity"] = quantity
+            if dispense.get("expectedSupplyDuration") is not None:
+                kept["expectedSupplyDuration"] = dispense["expectedSupplyDuration"]
+        else:
+            supply_note = f"dispense quantity removed (it was for the old dose; not recomputed: {supply_note})"
         if kept:
             resource["dispenseRequest"] = kept
         else:
             resource.pop("dispenseRequest")
     words = dose_words(ev.target.ingredient, dose)
     description = f"Change {order.ref} to {words}"
-    strength = strength_from_text(order.label)
+    strength = order.strength
     if strength is not None and not strength.per_ml and (s.dose_mg / strength.mg * 2) % 1:
         description += (
             f"; {s.dose_mg:g} mg is not a whole or half {strength.mg:g} mg tablet: choose a lower strength or a liquid"
         )
-    if dispense.get("quantity") is not None or dispense.get("expectedSupplyDuration") is not None:
-        description += "; dispense quantity removed (it was for the old dose)"
+    if supply_note:
+        description += f"; {supply_note}"
     action = Action(type="update", description=description, resource=resource)
     return Suggestion(label=f"Use {words}", uuid=str(uuid.uuid4()), isRecommended=True, actions=[action])
 
@@ -292,6 +297,27 @@ def intolerance_card(ev: Evaluated, words: str, pack_version: str) -> Card:
     return _card(summary(drug, text), "warning", detail, source, None)
 
 
+def possible_pregnancy_card(conditions: list[str], drugs: list[str], pack_version: str) -> Card:
+    """An undated pregnancy on the problem list: pregnancy may be current and must be confirmed.
+
+    Such an entry may be a current pregnancy or one that ended long ago (problem lists keep them
+    active), so it is neither taken as pregnant, which would bring drug-specific pregnancy advice,
+    nor ignored: the prescriber is asked to confirm it first.
+    """
+    named = "\n".join(f"- {md(c)}" for c in conditions)
+    for_drugs = f" {md(', '.join(drugs))}" if drugs else ""
+    detail = (
+        f"The problem list has an active pregnancy with no onset or recorded date:\n\n{named}\n\n"
+        f"Pregnancy could be current and must be confirmed before prescribing{for_drugs}. These cards "
+        "do not treat the patient as pregnant: the drug-specific pregnancy advice is given once pregnancy "
+        "is confirmed (a pregnancy status observation, LOINC 82810-3, or a dated pregnancy Condition). "
+        "If the pregnancy has ended, update the problem list."
+    )
+    source = Source(label=f"cdsrules rule pack {pack_version}", topic=_topic("pregnancy"))
+    text = "Possible pregnancy (undated problem-list entry): confirm before prescribing"
+    return _card(text, "warning", detail, source, None)
+
+
 def route_card(order: MedOrder, ingredient: str, pack_version: str) -> Card:
     """The one answer for a covered drug given by another route: no oral dose, no suggestion."""
     route = order.route or "not oral"
@@ -346,6 +372,9 @@ def build_cards(
             cards.append(dose_card(ev, resp.dose, profile, pack, why))
         if t.purpose in ("sign", "review") and t.order.ordered is None and not dose_range:
             gaps.append(f"dose range ({t.ingredient}: {t.order.dose_note})")
+    drugs = list(dict.fromkeys(ev.target.ingredient for ev in evaluated if ev.target.purpose != "new-order"))
+    if profile.possible_pregnancy and (drugs or unchecked_orders or other_route):
+        cards.append(possible_pregnancy_card(profile.possible_pregnancy, drugs, pack.version))
     if (gaps or notes) and (evaluated or unchecked_orders or notes):
         cards.append(gaps_card(sorted(set(gaps), key=gaps.index), notes, pack.version))
     cards.sort(key=lambda c: -SEVERITY_RANK[c.indicator])

@@ -45,6 +45,13 @@ def _latest(codes: tuple[str, ...]) -> str:
     return f"Observation?patient={PATIENT_TOKEN}&code={joined}&status={RESULT_STATUSES}&_sort=-date&_count=1"
 
 
+# The Medication a medicationReference names, in the same search (US Core MedicationRequest profile:
+# servers SHALL support _include=MedicationRequest:medication); what is still missing is read from
+# fhirServer by engine.cdshooks.medrefs.
+_MEDICATION_INCLUDE = "_include=MedicationRequest:medication"
+_STATEMENT_INCLUDE = "_include=MedicationStatement:medication"
+
+
 PREFETCH: dict[str, str] = {
     "patient": f"Patient/{PATIENT_TOKEN}",
     "egfr": _latest(EGFR_CODES),
@@ -60,8 +67,8 @@ PREFETCH: dict[str, str] = {
     "inr": _latest(INR_CODES),
     "child_pugh": _latest((CHILD_PUGH_PANEL,)),
     "conditions": f"Condition?patient={PATIENT_TOKEN}&clinical-status=active",
-    "medications": f"MedicationRequest?patient={PATIENT_TOKEN}&status=active",
-    "statements": f"MedicationStatement?patient={PATIENT_TOKEN}&status=active,intended,on-hold",
+    "medications": f"MedicationRequest?patient={PATIENT_TOKEN}&status=active&{_MEDICATION_INCLUDE}",
+    "statements": f"MedicationStatement?patient={PATIENT_TOKEN}&status=active,intended,on-hold&{_STATEMENT_INCLUDE}",
     "allergies": f"AllergyIntolerance?patient={PATIENT_TOKEN}&clinical-status=active",
 }
 

@@ -19,6 +19,7 @@ from engine.cdshooks.cards import build_cards
 from engine.cdshooks.discovery import PREFETCH, Service
 from engine.cdshooks.errors import bad_request, from_validation
 from engine.cdshooks.fhirclient import FhirFetcher
+from engine.cdshooks.medrefs import counted, gaps, read_medications, unresolved
 from engine.cdshooks.models import (
     CONTEXTS,
     CdsResponse,
@@ -31,7 +32,7 @@ from engine.cdshooks.models import (
 from engine.cdshooks.plan import Evaluated, evaluate, plan
 from engine.cdshooks.prefetch import PrefetchResult, resolve
 from engine.fhir.bundle import ReferenceIndex, Unpacked, unpack
-from engine.fhir.medications import MedOrder, med_order
+from engine.fhir.medications import MedOrder, dstu2_orders, med_order
 from engine.fhir.profile import build_profile
 from engine.runtime.caps import cap
 from engine.runtime.engine import Engine
@@ -96,10 +97,21 @@ async def gather(req: HookRequest, ctx: PatientViewContext, limits: FetchLimits)
     try:
         result = await resolve(PREFETCH, req.prefetch, ctx.patientId, fetcher)
         result.renal_max_age_days = limits.renal_max_age_days
+        drafts = unpack(ctx.draftOrders) if isinstance(ctx, OrderSignContext) else Unpacked()
+        index = ReferenceIndex(drafts.resources + result.resources(), {**result.full_urls(), **drafts.full_urls})
+        pending = unresolved(_orders(result.resources(), drafts.resources), index)
+        if pending:  # within the same fetcher, so within the call's time budget
+            reads = await read_medications(list(pending), fetcher)
+            result.referenced, result.reference_notes = reads.found, reads.why_not
         return result
     finally:
         if fetcher is not None:
             await fetcher.close()
+
+
+def _orders(prefetched: list[dict[str, Any]], drafts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The orders whose drug this call needs, drafts first (they are what is being ordered)."""
+    return [r for r in drafts if counted(r, draft=True)] + [r for r in prefetched if counted(r, draft=False)]
 
 
 def answer(
@@ -112,19 +124,24 @@ def answer(
     if profile.patient_id and profile.patient_id != ctx.patientId:
         notes.append(f"Patient resource id {profile.patient_id!r} differs from context.patientId {ctx.patientId!r}")
     drafts: list[MedOrder] = []
-    capped: list[str] = []  # what the per-call cap left unchecked, said on the "Not checked" card
+    # what the per-call cap, or a resource this service does not read, left unchecked: on the
+    # "Not checked" card
+    unchecked: list[str] = dstu2_orders(merged.resources)
+    found = unpack(ctx.draftOrders) if isinstance(ctx, OrderSignContext) else Unpacked()
+    index = ReferenceIndex(found.resources + merged.resources, {**merged.full_urls, **found.full_urls})
+    pending = unresolved(_orders(merged.resources, found.resources), index)
+    unchecked.extend(gaps(pending, prefetch.reference_notes))
     if isinstance(ctx, OrderSignContext):
-        found = unpack(ctx.draftOrders)
-        index = ReferenceIndex(found.resources + merged.resources, {**merged.full_urls, **found.full_urls})
+        unchecked.extend(dstu2_orders(found.resources))
         drafts, over = cap([med_order(r, index) for r in found.of_type("MedicationRequest")], "draft orders")
         if over:  # before planning: each draft is a co-medication of every other one
-            capped.append(over)
+            unchecked.append(over)
     selections = ctx.selections if isinstance(ctx, OrderSelectContext) else []
     the_plan = plan(req.hook, selections, profile, drafts, engine)
     notes.extend(the_plan.notes)
     targets, over = cap(the_plan.targets, "orders or medications")  # bounded work per call
     if over:
-        capped.append(over)
+        unchecked.append(over)
     evaluated = evaluate(targets, engine, decision_id)
     cards = build_cards(
         evaluated,
@@ -132,7 +149,7 @@ def answer(
         engine.pack,
         prefetch.unavailable(profile.patient.sex) + profile.stale,
         notes,
-        [*the_plan.unidentified, *capped],
+        [*the_plan.unidentified, *unchecked],
         the_plan.other_route,
     )
     rules = {c.uuid: c._rule for c in cards}

@@ -39,14 +39,19 @@ class KeyData:
 class PrefetchResult:
     keys: dict[str, KeyData]
     renal_max_age_days: int | None = None  # how old a renal lab may be and still be used (the call's setting)
+    # Medications read from fhirServer for references nothing else resolved (engine.cdshooks.medrefs),
+    # and why each reference not read was not
+    referenced: Unpacked = field(default_factory=Unpacked)
+    reference_notes: dict[str, str] = field(default_factory=dict)
 
     def resources(self) -> list[dict[str, Any]]:
-        return [r for kd in self.keys.values() for r in kd.found.resources]
+        return [r for kd in self.keys.values() for r in kd.found.resources] + self.referenced.resources
 
     def full_urls(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         for kd in self.keys.values():
             out.update(kd.found.full_urls)
+        out.update(self.referenced.full_urls)
         return out
 
     def unavailable(self, sex: str | None = None) -> list[str]:

@@ -29,6 +29,10 @@ STATEMENT_STATUSES = frozenset({"active", "intended", "on-hold"})
 NDC = "http://hl7.org/fhir/sid/ndc"
 _NDC_FORM = re.compile(r"^[0-9]{4,5}-?[0-9]{3,4}-?[0-9]{1,2}$")
 DRAFT_STATUSES = frozenset({"draft"})
+# FHIR DSTU2's prescription resource; STU3 renamed and reshaped it as MedicationRequest (STU3
+# differences, hl7.org/fhir/STU3/medicationrequest.diff.json: old-name "MedicationOrder", with new
+# intent, subject, requester ...). Its fields differ from R4's, so it is not read.
+DSTU2_ORDER = "MedicationOrder"
 
 _MASS_TO_MG = {"mg": 1.0, "g": 1000.0, "ug": 0.001, "mcg": 0.001}
 _UNIT_DOSES = {"{pill}", "{tablet}", "{tbl}", "{tab}", "tab", "tablet", "tablets", "{capsule}", "cap", "capsule", "1"}
@@ -67,6 +71,8 @@ class MedOrder:
     dose_note: str | None  # why ``ordered`` is None when a dose was (or was not) written
     route: str | None = None  # a non-oral route or dose form ("intrathecal"); None: oral
     ingredients: tuple[DrugRef, ...] = ()  # Medication.ingredient items, each a drug of its own
+    strength: Strength | None = None  # per tablet or per mL: the Medication's ingredient, else the product name
+    medication_form: dict[str, Any] | None = None  # Medication.form, when a Medication was resolved
 
     def refs(self) -> list[DrugRef]:
         """Every drug this order puts in the patient: the product and each listed ingredient."""
@@ -140,6 +146,25 @@ def _code_frequency(timing: dict[str, Any]) -> float | None:
     return None
 
 
+_INTERVAL_CODES = {"Q4H": 4.0, "Q6H": 6.0, "Q8H": 8.0, "Q12H": 12.0, "Q24H": 24.0}
+
+
+def _interval_hours(timing: dict[str, Any]) -> float | None:
+    """The interval an order was written as ("every 8 hours": ``frequency`` 1 per ``period`` 8 h, or Q8H)."""
+    repeat = obj(timing.get("repeat"))
+    unit = text(repeat.get("periodUnit")) or text(repeat.get("periodUnits"))
+    period = number(repeat.get("period"))
+    if repeat.get("frequencyMax") is None and repeat.get("periodMax") is None and unit == "h" and period:
+        return period if number(repeat.get("frequency")) in (None, 1.0) else None
+    if repeat:
+        return None
+    code = obj(timing.get("code"))
+    words = [text(code.get("text"))] + [
+        text(obj(c).get(k)) for c in as_list(code.get("coding")) for k in ("code", "display")
+    ]
+    return next((_INTERVAL_CODES[w.strip().upper()] for w in words if w and w.strip().upper() in _INTERVAL_CODES), None)
+
+
 def _times_per_day(dosage: dict[str, Any]) -> tuple[float | None, str | None]:
     timing = obj(dosage.get("timing"))
     repeat = obj(timing.get("repeat"))
@@ -208,6 +233,7 @@ class _Line:
     dose_mg: float
     per_day: float
     note: str | None
+    every_hours: float | None = None  # the interval the line was written as, for its wording
 
     @property
     def total(self) -> float:
@@ -226,11 +252,13 @@ def _line(dosage: dict[str, Any], strength: Strength | None) -> tuple[_Line | No
             return None, freq_note if dose_mg is not None else why
         return _Line(None, cap, 1.0, "the maximum dose per period was checked"), None
     notes = [n for n in (range_note, freq_note) if n]
+    every = _interval_hours(obj(dosage.get("timing")))
     if cap is not None and cap < dose_mg * per_day:
         per_day = cap / dose_mg
+        every = None
         notes.append("limited by the order's maximum dose per period")
     seq = dosage.get("sequence")
-    return _Line(seq if isinstance(seq, int) else None, dose_mg, per_day, "; ".join(notes) or None), None
+    return _Line(seq if isinstance(seq, int) else None, dose_mg, per_day, "; ".join(notes) or None, every), None
 
 
 def ordered_dose(dosages: Any, label: str | None, strength: Strength | None) -> tuple[OrderedDose | None, str | None]:
@@ -264,8 +292,11 @@ def ordered_dose(dosages: Any, label: str | None, strength: Strength | None) -> 
     step = max(steps.values(), key=lambda ls: sum(line.total for line in ls))
     total = sum(line.total for line in step)
     largest = max(line.dose_mg for line in step)
+    every = step[0].every_hours if len(step) == 1 else None  # one line: worded as it was written
     try:
         dose = OrderedDose(dose_mg=round(largest, 4), times_per_day=round(total / largest, 4))
+        if every is not None and abs(dose.times_per_day * every - 24) <= 0.01:
+            dose = dose.model_copy(update={"every_hours": every})
     except ValidationError:
         return None, f"dose {largest:g} mg, {total:g} mg a day, is outside plausible limits"
     notes = [n for line in step for n in [line.note] if n]
@@ -322,4 +353,23 @@ def med_order(mr: dict[str, Any], index: ReferenceIndex | None = None) -> MedOrd
         dose_note=note,
         route=non_oral_route(mr, medication, name),
         ingredients=_ingredients(medication),
+        strength=strength or strength_from_text(name),
+        medication_form=obj(obj(medication).get("form")) or None,
     )
+
+
+def dstu2_orders(resources: list[dict[str, Any]]) -> list[str]:
+    """One "not checked" line per DSTU2 ``MedicationOrder``: not read, and said so, never dropped silently."""
+    out: list[str] = []
+    for r in resources:
+        if r.get("resourceType") != DSTU2_ORDER:
+            continue
+        rid = text(r.get("id"))
+        reference = obj(r.get("medicationReference"))
+        name = concept_text(r.get("medicationCodeableConcept")) or text(reference.get("display"))
+        what = f"{DSTU2_ORDER}/{rid}" if rid else f"a {DSTU2_ORDER}"
+        drug = f" ({name})" if name else ""
+        out.append(
+            f"DSTU2 {what}{drug}: a FHIR DSTU2 resource, not read; this service reads FHIR R4 (MedicationRequest)"
+        )
+    return out

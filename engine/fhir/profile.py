@@ -59,6 +59,9 @@ class FhirProfile:
     # the reaction, not the contraindicating hypersensitivity an allergy is
     intolerances: list[tuple[DrugRef, str]] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)  # results too old to dose on, shown as such
+    # active pregnancy Conditions with no date (patient 55 or younger, or of unknown age): pregnancy
+    # may be current and must be confirmed; ``patient.pregnant`` is not set from them
+    possible_pregnancy: list[str] = field(default_factory=list)
     patient_id: str | None = None
 
 
@@ -147,8 +150,14 @@ def _pregnancy_from_conditions(conditions: list[dict[str, Any]], fields: dict[st
         if not is_pregnancy_condition(c):
             kept.append(c)
             continue
-        counts, why = still_pregnant(c, age, now)
-        if not counts:
+        assessed, why = still_pregnant(c, age, now)
+        if assessed == "possible" and "pregnant" not in fields and fields.get("sex") != "male":
+            out.possible_pregnancy.append(why)  # a warning card; ``pregnant`` stays unset
+            continue
+        if assessed != "pregnant":
+            if assessed == "possible":
+                used = "the pregnancy status observation (LOINC 82810-3)" if "pregnant" in fields else "sex male"
+                why += f"; {used} was used instead"
             out.notes.append(f"pregnancy status not checked from the problem list: {why}")
             continue
         kept.append(c)

@@ -22,6 +22,7 @@ from typing import Any
 
 from engine.compiler.model import CompiledRule
 from engine.runtime.facts import ActiveRegimen
+from engine.runtime.frequency import frequency_words
 from schemas.api import (
     DoseSuggestion,
     Finding,
@@ -333,7 +334,7 @@ def _dose_range(
     elif total > cap:
         capped = (
             f" Reduce the order to at most {_fmt(cap)} mg/day; the suggested start is "
-            f"{_fmt(dose.start.dose_mg)} mg {dose.start.times_per_day} times a day."
+            f"{_fmt(dose.start.dose_mg)} mg {frequency_words(dose.start.times_per_day)}."
         )
     return [
         Finding(
@@ -342,9 +343,10 @@ def _dose_range(
             severity=severity,
             summary=f"{what} of {profile.ingredient} is {why}"[:139],
             detail=(
-                f"The order is {_fmt(ordered.dose_mg)} mg {_fmt(ordered.times_per_day)} times a day "
+                f"The order is {_fmt(ordered.dose_mg)} mg "
+                f"{frequency_words(ordered.times_per_day, ordered.every_hours)} "
                 f"({_fmt(new_total)} mg/day).{with_active} Suggested start for this patient: "
-                f"{_fmt(dose.start.dose_mg)} mg {dose.start.times_per_day} times a day; maximum "
+                f"{_fmt(dose.start.dose_mg)} mg {frequency_words(dose.start.times_per_day)}; maximum "
                 f"{_fmt(dose.max_daily_mg)} mg/day (rules: {', '.join(dose.rule_ids)}).{capped}"
             ),
             sources=_sources(cited),

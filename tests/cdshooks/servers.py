@@ -4,7 +4,8 @@
   every request (path, query, headers) so tests can see what the service fetched and with which
   token. Used as the EHR's FHIR server and as the EHR's JWKS endpoint.
 - ``fhir_routes``: a minimal FHIR R4 server over a list of resources: Patient read, and the
-  Observation/Condition/MedicationRequest/AllergyIntolerance searches our prefetch templates use.
+  Observation/Condition/MedicationRequest/MedicationStatement/AllergyIntolerance searches our
+  prefetch templates use (with ``_include`` of the Medication), and Medication read.
 - ``RunningApp``: the real application under uvicorn on 127.0.0.1 with an ephemeral port.
 """
 
@@ -123,12 +124,27 @@ def fhir_routes(resources: list[dict[str, Any]]) -> dict[str, Route]:
                 found.sort(key=lambda r: r.get("effectiveDateTime", ""), reverse=True)
             if "_count" in q:
                 found = found[: int(q["_count"][0])]
-            return 200, searchset(found)
+            bundle = searchset(found)
+            if q.get("_include") == [f"{rtype}:medication"]:
+                wanted_ids = {
+                    str(r.get("medicationReference", {}).get("reference", "")).rsplit("/", 1)[-1] for r in found
+                }
+                bundle["entry"] += [
+                    {"resource": m, "search": {"mode": "include"}}
+                    for m in resources
+                    if m["resourceType"] == "Medication" and m.get("id") in wanted_ids
+                ]
+            return 200, bundle
 
         return handler
 
-    routes: dict[str, Route] = {"Patient": read_patient}
-    for rtype in ("Observation", "Condition", "MedicationRequest", "AllergyIntolerance"):
+    def read_medication(path: str, _q: dict[str, list[str]]) -> tuple[int, Any]:
+        mid = path.strip("/").split("/")[-1]
+        hit = next((r for r in resources if r["resourceType"] == "Medication" and r.get("id") == mid), None)
+        return (200, hit) if hit else (404, {"resourceType": "OperationOutcome", "issue": [{"severity": "error"}]})
+
+    routes: dict[str, Route] = {"Patient": read_patient, "Medication": read_medication}
+    for rtype in ("Observation", "Condition", "MedicationRequest", "MedicationStatement", "AllergyIntolerance"):
         routes[rtype] = search(rtype)
     return routes
 

@@ -150,6 +150,31 @@ def test_pregnancy_status(answers: list[tuple[str, str, str]], expected: bool | 
     assert profile.patient.pregnant is expected
 
 
+_UNDATED_PREGNANCY = {
+    "resourceType": "Condition",
+    "id": "c1",
+    "clinicalStatus": {
+        "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]
+    },
+    "code": {"coding": [{"system": "http://snomed.info/sct", "code": "77386006", "display": "Pregnant (finding)"}]},
+}
+
+
+def test_an_undated_pregnancy_condition_is_possible_not_pregnant() -> None:
+    female = {"resourceType": "Patient", "id": "p", "gender": "female", "birthDate": "1990-01-01"}
+    profile = build_profile([female, _UNDATED_PREGNANCY])
+    assert profile.patient.pregnant is None  # neither assumed nor ruled out
+    assert profile.possible_pregnancy == ["Condition/c1 'Pregnant (finding)' is active with no onset or recorded date"]
+    assert profile.patient.conditions == [], "the entry does not reach the rules as a pregnancy"
+
+
+def test_a_pregnancy_status_observation_wins_over_an_undated_condition() -> None:
+    female = {"resourceType": "Patient", "id": "p", "gender": "female", "birthDate": "1990-01-01"}
+    profile = build_profile([female, _UNDATED_PREGNANCY, pregnancy("LA26683-5", "Not pregnant", "2024-01-01")])
+    assert profile.patient.pregnant is False and profile.possible_pregnancy == []
+    assert any("Condition/c1" in n and "82810-3" in n for n in profile.notes)
+
+
 def test_medication_shapes() -> None:
     contained = {
         "resourceType": "MedicationRequest",

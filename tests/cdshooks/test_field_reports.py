@@ -218,11 +218,47 @@ def _post(client: httpx.Client, body: dict[str, Any]) -> list[dict[str, Any]]:
     return got
 
 
-def test_w5a_undated_pregnancy_condition_is_not_checked_and_named(client: httpx.Client) -> None:
+def _pregnancy_cards(got: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [c for c in got if c["source"]["topic"]["code"] == "pregnancy"]
+
+
+def test_w5a_undated_pregnancy_condition_warns_to_confirm_pregnancy(client: httpx.Client) -> None:
     got = cards(client, "W5a-pregnant-snomed-77386006.json")
-    assert all(c["source"]["topic"]["code"] != "pregnancy" for c in got)
+    (warning,) = _pregnancy_cards(got)
+    assert warning["indicator"] == "warning" and "confirm" in warning["summary"]
+    assert "Condition/c1" in warning["detail"] and "Pregnant (finding)" in warning["detail"]
+    assert "could be current and must be confirmed before prescribing baclofen" in warning["detail"]
+    assert "- Rule `" not in warning["detail"], "no drug-specific pregnancy rule: pregnancy is not assumed"
     notes = next(c for c in got if c["source"]["topic"]["code"] == "not-checked")
-    assert "pregnancy status" in notes["summary"] and "Condition/c1" in notes["detail"]
+    assert "pregnancy status" in notes["summary"], "the native pregnancy fact stays unknown"
+
+
+def test_w5a_undated_pregnancy_condition_of_unknown_age_warns(client: httpx.Client) -> None:
+    body = report("W5a-pregnant-snomed-77386006.json")
+    del body["prefetch"]["patient"]["birthDate"]
+    (warning,) = _pregnancy_cards(_post(client, body))
+    assert warning["indicator"] == "warning" and "Condition/c1" in warning["detail"]
+
+
+def test_w5a_undated_pregnancy_condition_at_58_is_only_not_checked(client: httpx.Client) -> None:
+    import datetime as dt
+
+    body = report("W5a-pregnant-snomed-77386006.json")
+    body["prefetch"]["patient"]["birthDate"] = f"{dt.date.today().year - 58}-01-01"
+    got = _post(client, body)
+    assert _pregnancy_cards(got) == [] and all(c["indicator"] != "warning" for c in got)
+    notes = next(c for c in got if c["source"]["topic"]["code"] == "not-checked")
+    assert notes["indicator"] == "info" and "pregnancy status" in notes["summary"]
+    assert "Condition/c1" in notes["detail"] and "over 55" in notes["detail"]
+
+
+def test_w5a_pregnancy_condition_dated_over_42_weeks_ago_is_only_not_checked(client: httpx.Client) -> None:
+    import datetime as dt
+
+    got = _post(client, _pregnancy_body(recordedDate=(dt.date.today() - dt.timedelta(days=400)).isoformat()))
+    assert _pregnancy_cards(got) == []
+    notes = next(c for c in got if c["source"]["topic"]["code"] == "not-checked")
+    assert "Condition/c1" in notes["detail"] and "over 42 weeks ago" in notes["detail"]
 
 
 def test_w5a_recent_pregnancy_condition_warns_and_names_it(client: httpx.Client) -> None:
