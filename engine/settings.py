@@ -83,7 +83,11 @@ class Settings(BaseSettings):
     )
     jwt_leeway_s: float = Field(default=30.0, ge=0, le=300, description="Clock skew allowed on exp/iat.")
     jwt_max_lifetime_s: float = Field(default=3600.0, gt=0, description="Tokens expiring later than this are refused.")
-    jwks_timeout_s: float = Field(default=2.0, gt=0, description="Timeout fetching an issuer's JWKS.")
+    jwks_timeout_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="Socket timeout of a JWKS fetch, and the longest a request waits for a fetch in progress.",
+    )
     jwks_cache_s: float = Field(default=300.0, ge=0, description="How long a fetched JWKS is reused.")
     jwks_refresh_cooldown_s: float = Field(
         default=5.0, ge=0, description="Minimum seconds between JWKS refetches caused by an unknown 'kid'."

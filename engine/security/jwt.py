@@ -10,10 +10,10 @@ equal to the endpoint URL built from our configured public base URL, ``exp``/``i
 clock skew, and a ``jti`` not seen before (replay). Any failure is a bare 401; the reason goes to
 the log, never the token.
 
-JWKS lookups go through ``engine.security.jwks`` (cached keys at once; fetches single-flight,
-negatively cached on failure, with bounded waiters), so a slow JWKS URL cannot starve the request
-threads. The ``jti`` cache evicts expired ids from a heap ordered by expiry: O(log n) per verify,
-not a scan of every live id under the lock.
+JWKS lookups go through ``engine.security.jwks`` (cached keys at once; fetches single-flight on a
+thread of their own, negatively cached on failure, with bounded waiters and a bounded wait), so a
+slow JWKS URL cannot starve the request threads. The ``jti`` cache evicts expired ids from a heap
+ordered by expiry: O(log n) per verify, not a scan of every live id under the lock.
 
 The ``jti`` cache is per process. With several workers a replayed token could be accepted once by
 each worker within its lifetime; docs/cds-hooks.md says so.
