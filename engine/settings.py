@@ -100,6 +100,15 @@ class Settings(BaseSettings):
     jwks_max_waiters: int = Field(
         default=4, ge=1, le=64, description="Requests that may wait for one JWKS fetch in progress; more are refused."
     )
+    replay_store: Literal["memory", "database"] = Field(
+        default="database",
+        description=(
+            "Where accepted JWT ids ('jti') are remembered until they expire. 'database': in the audit database, "
+            "shared by every worker and replica, so a captured token is accepted once in all of them (one small "
+            "write per authenticated call; refused with 503 while the database is down, as every decision then is). "
+            "'memory': per process, cheaper, but a token replays once per worker."
+        ),
+    )
     cors_origins: list[str] = Field(default_factory=list, description="Browser origins allowed by CORS.")
     allowed_hosts: list[str] = Field(
         default_factory=list,

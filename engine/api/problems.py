@@ -19,6 +19,7 @@ from engine.api.deps import ClientRefused
 from engine.api.strict_json import JsonProblem
 from engine.audit.store import AuditError
 from engine.errors import EngineError, InputError, InputProblem, RuleSetError
+from engine.security.replay import ReplayUnavailable
 from engine.validation import Located, locate
 
 log = logging.getLogger("cdsrules.api")
@@ -65,6 +66,13 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RuleSetError)
     async def _rules(_: Request, exc: RuleSetError) -> JSONResponse:
         return problem_response(503, "Rule pack is not loaded", rule_problems=[str(p) for p in exc.problems[:50]])
+
+    @app.exception_handler(ReplayUnavailable)
+    async def _replay_store(request: Request, exc: ReplayUnavailable) -> JSONResponse:
+        # fail closed: the token may be new, but nothing accepts it unchecked; a 503 (not the bare
+        # 401) tells the EHR to retry rather than that its credentials are wrong
+        log.error("client token refused: %s", exc, extra={"path": request.url.path})
+        return problem_response(503, "Client token could not be checked for replay; try again", retryable=True)
 
     @app.exception_handler(ClientRefused)
     async def _refused(_: Request, exc: ClientRefused) -> Response:

@@ -20,6 +20,7 @@ import jwt
 import pytest
 
 from engine.security.jwt import AuthFailed, JwtVerifier
+from engine.security.replay import MemoryReplay
 from tests.cdshooks.test_auth import EC_KEY, EC_KEY_2, ISS, Ehr, _jwk
 
 SLOW_ISS = "https://ehr2.example.org"
@@ -168,7 +169,8 @@ def test_replay_cache_evicts_expired_ids_and_still_refuses_replays(ehr: Ehr, hol
         verifier._check_lifetime_and_replay(ISS, {"exp": now - 3600 + i * 0.001, "jti": f"old-{i}"})
     token = ehr.token(aud=AUD, jku=None)
     verifier.authenticate(f"Bearer {token}", [AUD])
-    assert verifier.live_jtis == 1  # the expired ones went on this verify
+    assert isinstance(verifier.replay, MemoryReplay)
+    assert len(verifier.replay) == 1  # the expired ones went on this verify
     with pytest.raises(AuthFailed, match="replay"):
         verifier.authenticate(f"Bearer {token}", [AUD])
 
