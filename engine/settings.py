@@ -119,6 +119,14 @@ class Settings(BaseSettings):
     )
     fhir_timeout_s: float = Field(default=2.0, gt=0, description="Timeout of one FHIR read when prefetch is absent.")
     fhir_budget_s: float = Field(default=4.0, gt=0, description="Time for all FHIR reads of one CDS Hooks call.")
+    fhir_max_body_bytes: int = Field(
+        default=8_000_000,
+        gt=0,
+        description=(
+            "Largest FHIR response read when prefetch is absent; a larger one is abandoned while streaming and "
+            "reported as not read. 8 MB is far above a page of a patient's labs or medications."
+        ),
+    )
     renal_lab_max_age_days: int = Field(
         default=365,
         ge=0,

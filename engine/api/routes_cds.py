@@ -40,7 +40,9 @@ def _unknown(service_id: str) -> Response:
 
 
 def build_router(settings: Settings) -> APIRouter:
-    limits = FetchLimits(settings.fhir_timeout_s, settings.fhir_budget_s, settings.renal_lab_max_age_days)
+    limits = FetchLimits(
+        settings.fhir_timeout_s, settings.fhir_budget_s, settings.renal_lab_max_age_days, settings.fhir_max_body_bytes
+    )
     router = APIRouter(tags=["cds-hooks"], dependencies=[Depends(authenticate)])
     services = callable_services()
 
