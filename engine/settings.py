@@ -83,7 +83,11 @@ class Settings(BaseSettings):
     )
     jwt_leeway_s: float = Field(default=30.0, ge=0, le=300, description="Clock skew allowed on exp/iat.")
     jwt_max_lifetime_s: float = Field(default=3600.0, gt=0, description="Tokens expiring later than this are refused.")
-    jwks_timeout_s: float = Field(default=2.0, gt=0, description="Timeout fetching an issuer's JWKS.")
+    jwks_timeout_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="Socket timeout of a JWKS fetch, and the longest a request waits for a fetch in progress.",
+    )
     jwks_cache_s: float = Field(default=300.0, ge=0, description="How long a fetched JWKS is reused.")
     jwks_refresh_cooldown_s: float = Field(
         default=5.0, ge=0, description="Minimum seconds between JWKS refetches caused by an unknown 'kid'."
@@ -96,6 +100,15 @@ class Settings(BaseSettings):
     jwks_max_waiters: int = Field(
         default=4, ge=1, le=64, description="Requests that may wait for one JWKS fetch in progress; more are refused."
     )
+    replay_store: Literal["memory", "database"] = Field(
+        default="database",
+        description=(
+            "Where accepted JWT ids ('jti') are remembered until they expire. 'database': in the audit database, "
+            "shared by every worker and replica, so a captured token is accepted once in all of them (one small "
+            "write per authenticated call; refused with 503 while the database is down, as every decision then is). "
+            "'memory': per process, cheaper, but a token replays once per worker."
+        ),
+    )
     cors_origins: list[str] = Field(default_factory=list, description="Browser origins allowed by CORS.")
     allowed_hosts: list[str] = Field(
         default_factory=list,
@@ -106,6 +119,14 @@ class Settings(BaseSettings):
     )
     fhir_timeout_s: float = Field(default=2.0, gt=0, description="Timeout of one FHIR read when prefetch is absent.")
     fhir_budget_s: float = Field(default=4.0, gt=0, description="Time for all FHIR reads of one CDS Hooks call.")
+    fhir_max_body_bytes: int = Field(
+        default=8_000_000,
+        gt=0,
+        description=(
+            "Largest FHIR response read when prefetch is absent; a larger one is abandoned while streaming and "
+            "reported as not read. 8 MB is far above a page of a patient's labs or medications."
+        ),
+    )
     renal_lab_max_age_days: int = Field(
         default=365,
         ge=0,

@@ -19,6 +19,7 @@ from engine.api.body_limit import BodySizeLimit
 from engine.api.browser_guard import BrowserGuard
 from engine.api.cors import install_cors
 from engine.api.explanations import router as explanations_router
+from engine.api.json_body import install_schemas
 from engine.api.operator_paths import OperatorOnly
 from engine.api.routes_admin import router as admin_router
 from engine.api.routes_cds import build_router as cds_router
@@ -26,6 +27,7 @@ from engine.api.routes_v1 import router as v1_router
 from engine.observability import http as ops_http
 from engine.service.state import AppState, build_state
 from engine.settings import Settings
+from schemas.api import EvaluateRequest
 
 log = logging.getLogger("cdsrules")
 
@@ -70,6 +72,7 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, body_timeout_s=settings.body_timeout_s)
 
     app.include_router(v1_router)
+    install_schemas(app, [EvaluateRequest])  # /v1/evaluate reads its body itself: document it
     app.include_router(admin_router)  # /v1/admin/rules, /v1/admin/reload (bearer admin_token)
     app.include_router(cds_router(settings))  # /cds-services (CDS Hooks 2.0.1)
     app.include_router(explanations_router)  # the cards' explanation links (signed, no token)

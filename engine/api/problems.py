@@ -16,12 +16,11 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine.api.deps import ClientRefused
+from engine.api.strict_json import JsonProblem
 from engine.audit.store import AuditError
 from engine.errors import EngineError, InputError, InputProblem, RuleSetError
+from engine.security.replay import ReplayUnavailable
 from engine.validation import Located, locate
-from schemas.api import EvaluateRequest
-
-_BODY_MODEL = EvaluateRequest  # the only route with a JSON body FastAPI validates
 
 log = logging.getLogger("cdsrules.api")
 
@@ -35,25 +34,19 @@ def problem_response(status: int, title: str, problems: list[InputProblem] | Non
     if problems is not None:
         body["errors"] = [{"pointer": p.pointer, "message": p.message, "code": p.code} for p in problems]
     body.update(extra)
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(body, status_code=status, media_type="application/problem+json")  # RFC 9457
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = list(exc.errors())
-        if any(e.get("type") == "json_invalid" for e in errors):
-            e = next(e for e in errors if e.get("type") == "json_invalid")
-            detail = e.get("ctx", {}).get("error", "malformed JSON")
-            return problem_response(
-                400, "Malformed JSON", [InputProblem("", f"malformed JSON: {detail}", "json_invalid")]
-            )
-        # FastAPI validates the body against the route's model (loc starts with "body"); query and
-        # path parameters keep their prefix ("/query/limit"), which is where the caller must look
-        body = [e for e in errors if tuple(e.get("loc", ()))[:1] == ("body",)]
-        other = [e for e in errors if tuple(e.get("loc", ()))[:1] != ("body",)]
-        found = locate(body, _BODY_MODEL, skip=1) + locate(other)
-        return problem_response(422, "Invalid request", input_problems(found))
+        # Only query and path parameters get here (JSON bodies are read by engine.api.json_body);
+        # they keep their prefix ("/query/limit"), which is where the caller must look.
+        return problem_response(422, "Invalid request", input_problems(locate(exc.errors())))
+
+    @app.exception_handler(JsonProblem)
+    async def _json(_: Request, exc: JsonProblem) -> JSONResponse:
+        return problem_response(400, "Malformed JSON", exc.problems)
 
     @app.exception_handler(InputError)
     async def _input(_: Request, exc: InputError) -> JSONResponse:
@@ -73,6 +66,13 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RuleSetError)
     async def _rules(_: Request, exc: RuleSetError) -> JSONResponse:
         return problem_response(503, "Rule pack is not loaded", rule_problems=[str(p) for p in exc.problems[:50]])
+
+    @app.exception_handler(ReplayUnavailable)
+    async def _replay_store(request: Request, exc: ReplayUnavailable) -> JSONResponse:
+        # fail closed: the token may be new, but nothing accepts it unchecked; a 503 (not the bare
+        # 401) tells the EHR to retry rather than that its credentials are wrong
+        log.error("client token refused: %s", exc, extra={"path": request.url.path})
+        return problem_response(503, "Client token could not be checked for replay; try again", retryable=True)
 
     @app.exception_handler(ClientRefused)
     async def _refused(_: Request, exc: ClientRefused) -> Response:

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from engine.api import strict_json
 from engine.api.deps import DeciderDep, authenticate
 from engine.cdshooks.discovery import callable_services, discovery_document
-from engine.cdshooks.errors import CdsHooksError, Issue, bad_request, outcome_response
+from engine.cdshooks.errors import CdsHooksError, Issue, outcome_response
 from engine.cdshooks.hook import FetchLimits, gather, parse_context, parse_feedback, parse_request
 from engine.settings import Settings
 
@@ -31,7 +31,7 @@ async def _body(request: Request) -> object:
     try:
         return strict_json.loads(raw)
     except strict_json.JsonProblem as exc:
-        raise bad_request("", str(exc), "structure") from exc
+        raise CdsHooksError(400, [Issue("", p.message, "structure") for p in exc.problems]) from exc
 
 
 def _unknown(service_id: str) -> Response:
@@ -40,7 +40,9 @@ def _unknown(service_id: str) -> Response:
 
 
 def build_router(settings: Settings) -> APIRouter:
-    limits = FetchLimits(settings.fhir_timeout_s, settings.fhir_budget_s, settings.renal_lab_max_age_days)
+    limits = FetchLimits(
+        settings.fhir_timeout_s, settings.fhir_budget_s, settings.renal_lab_max_age_days, settings.fhir_max_body_bytes
+    )
     router = APIRouter(tags=["cds-hooks"], dependencies=[Depends(authenticate)])
     services = callable_services()
 

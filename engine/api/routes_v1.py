@@ -9,11 +9,15 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from engine.api.deps import DeciderDep, OperatorDep, StateDep, authenticate
+from engine.api.json_body import PROBLEM_RESPONSES, body_of, documented
 from engine.audit.explain import explain
 from engine.audit.pack_archive import PackArchive
 from schemas.api import EvaluateRequest, EvaluateResponse
 
 router = APIRouter(prefix="/v1", tags=["native"])
+
+# read by engine.api.json_body (strict JSON, after authentication), not by FastAPI
+EvaluateBody = Annotated[EvaluateRequest, Depends(body_of(EvaluateRequest))]
 
 
 @router.post(
@@ -21,8 +25,10 @@ router = APIRouter(prefix="/v1", tags=["native"])
     dependencies=[Depends(authenticate)],
     response_model=EvaluateResponse,
     response_model_exclude_none=False,
+    openapi_extra=documented(EvaluateRequest),
+    responses=PROBLEM_RESPONSES,
 )
-async def evaluate(body: EvaluateRequest, decider: DeciderDep) -> Response:
+async def evaluate(body: EvaluateBody, decider: DeciderDep) -> Response:
     # one thread-pool hop for the blocking part (rules + audit write); the answer comes back as bytes
     answer = await run_in_threadpool(decider.native, body)
     return Response(answer.body, media_type="application/json")  # X-Decision-Id: engine.observability.http

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, String
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -97,3 +97,20 @@ class DecisionCardRow(Base):
         Index("ix_decision_cards_created", "created_at", "rule_id"),
         Index("ix_decision_cards_decision", "decision_id"),
     )
+
+
+class SeenTokenRow(Base):
+    """A client JWT's ``jti`` already accepted, kept until its ``exp`` (epoch seconds) has passed.
+
+    Shared by every worker and replica on this database, so a captured token is accepted once in
+    all of them (``engine.audit.seen_tokens``). The primary key is the atomic check: a second
+    insert of the same (iss, jti) fails.
+    """
+
+    __tablename__ = "seen_tokens"
+
+    iss: Mapped[str] = mapped_column(Text, primary_key=True)
+    jti: Mapped[str] = mapped_column(String(256), primary_key=True)
+    exp: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_seen_tokens_exp", "exp"),)

@@ -159,6 +159,11 @@ class AuditStore:
     def backend(self) -> str:
         return self.engine.dialect.name
 
+    @property
+    def write_lock(self) -> AbstractContextManager[Any]:
+        """Held around every write of this process (SQLite: one writer at a time; see ``__init__``)."""
+        return self._write_lock
+
     # ---- schema -----------------------------------------------------------------------------
 
     def migrate(self) -> None:

@@ -29,7 +29,7 @@ from engine.fhir.values import as_list, obj, text
 log = logging.getLogger("cdsrules.cdshooks.fhir")
 
 MAX_PAGES = 5
-MAX_BODY_BYTES = 8_000_000  # one FHIR response; far above a real page of labs, far below harm
+MAX_BODY_BYTES = 8_000_000  # default of CDSRULES_FHIR_MAX_BODY_BYTES: far above a real page of labs, far below harm
 _CHUNK = 65_536
 
 

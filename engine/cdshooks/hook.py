@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from engine.cdshooks.cards import build_cards
 from engine.cdshooks.discovery import PREFETCH, Service
 from engine.cdshooks.errors import bad_request, from_validation
-from engine.cdshooks.fhirclient import FhirFetcher
+from engine.cdshooks.fhirclient import MAX_BODY_BYTES, FhirFetcher
 from engine.cdshooks.medrefs import counted, gaps, read_medications, unresolved
 from engine.cdshooks.models import (
     CONTEXTS,
@@ -44,6 +44,7 @@ class FetchLimits:
     timeout_s: float
     budget_s: float
     renal_max_age_days: int = 365  # CDSRULES_RENAL_LAB_MAX_AGE_DAYS
+    max_body_bytes: int = MAX_BODY_BYTES  # CDSRULES_FHIR_MAX_BODY_BYTES
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ async def gather(req: HookRequest, ctx: PatientViewContext, limits: FetchLimits)
     fetcher = None
     if req.fhirServer:
         token = req.fhirAuthorization.access_token.get_secret_value() if req.fhirAuthorization else None
-        fetcher = FhirFetcher(req.fhirServer, token, limits.timeout_s, limits.budget_s)
+        fetcher = FhirFetcher(req.fhirServer, token, limits.timeout_s, limits.budget_s, max_bytes=limits.max_body_bytes)
     try:
         result = await resolve(PREFETCH, req.prefetch, ctx.patientId, fetcher)
         result.renal_max_age_days = limits.renal_max_age_days

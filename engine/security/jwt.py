@@ -10,18 +10,17 @@ equal to the endpoint URL built from our configured public base URL, ``exp``/``i
 clock skew, and a ``jti`` not seen before (replay). Any failure is a bare 401; the reason goes to
 the log, never the token.
 
-JWKS lookups go through ``engine.security.jwks`` (cached keys at once; fetches single-flight,
-negatively cached on failure, with bounded waiters), so a slow JWKS URL cannot starve the request
-threads. The ``jti`` cache evicts expired ids from a heap ordered by expiry: O(log n) per verify,
-not a scan of every live id under the lock.
-
-The ``jti`` cache is per process. With several workers a replayed token could be accepted once by
-each worker within its lifetime; docs/cds-hooks.md says so.
+JWKS lookups go through ``engine.security.jwks`` (cached keys at once; fetches single-flight on a
+thread of their own, negatively cached on failure, with bounded waiters and a bounded wait), so a
+slow JWKS URL cannot starve the request threads. Accepted ``jti`` values go to a
+``engine.security.replay`` store: this process's memory, or the audit database shared by every
+worker and replica. A store that cannot answer refuses the token (``ReplayUnavailable``, a 503),
+and only a token whose signature, audience and lifetime all passed ever reaches it, so an
+unauthenticated caller cannot make the service write.
 """
 
 from __future__ import annotations
 
-import heapq
 import logging
 import threading
 import time
@@ -31,10 +30,12 @@ from typing import Any
 import jwt
 
 from engine.security.jwks import JwksKeys, KeyUnavailable
+from engine.security.replay import MemoryReplay, ReplayStore
 
 log = logging.getLogger("cdsrules.auth")
 
 _FORBIDDEN_ALGS = ("none", "hs")
+MAX_JTI_CHARS = 256  # a UUID is 36; the shared replay store keys on it
 
 
 class AuthFailed(Exception):
@@ -61,6 +62,7 @@ class JwtVerifier:
         refresh_cooldown_s: float,
         failure_cooldown_s: float = 30.0,
         max_waiters: int = 4,
+        replay: ReplayStore | None = None,
     ) -> None:
         self.issuers = {iss: list(urls) for iss, urls in issuers.items()}
         self.algorithms = [a for a in algorithms if not a.lower().startswith(_FORBIDDEN_ALGS)]
@@ -72,8 +74,7 @@ class JwtVerifier:
         self._failure_cooldown = failure_cooldown_s
         self._max_waiters = max_waiters
         self._clients: dict[str, JwksKeys] = {}
-        self._seen: dict[tuple[str, str], float] = {}  # (iss, jti) -> exp
-        self._expiry: list[tuple[float, tuple[str, str]]] = []  # heap of (exp, key) over _seen
+        self.replay: ReplayStore = replay if replay is not None else MemoryReplay(leeway_s)
         self._lock = threading.Lock()
 
     def _client(self, jwks_url: str) -> JwksKeys:
@@ -158,15 +159,7 @@ class JwtVerifier:
         jti = claims["jti"]
         if not isinstance(jti, str) or not jti:
             raise AuthFailed("jti is not a non-empty string")
-        with self._lock:
-            while self._expiry and self._expiry[0][0] + self.leeway < now:
-                _, old = heapq.heappop(self._expiry)
-                self._seen.pop(old, None)
-            if (iss, jti) in self._seen:
-                raise AuthFailed("jti already used (replay)")
-            self._seen[(iss, jti)] = exp
-            heapq.heappush(self._expiry, (exp, (iss, jti)))
-
-    @property
-    def live_jtis(self) -> int:
-        return len(self._seen)
+        if len(jti) > MAX_JTI_CHARS:
+            raise AuthFailed(f"jti longer than {MAX_JTI_CHARS} characters")
+        if not self.replay.first_use(iss, jti, exp, now):  # ReplayUnavailable propagates: refused, 503
+            raise AuthFailed("jti already used (replay)")

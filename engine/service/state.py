@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from engine.audit.pack_archive import PackArchive
+from engine.audit.seen_tokens import SeenTokens
 from engine.audit.store import AuditStore
 from engine.pipeline import Prepared, log_prepared, prepare_or_raise
 from engine.runtime.engine import Engine
@@ -44,7 +45,7 @@ class AppState:
             audit=audit,
             reloader=self.reloader,
             decider=Decider(self.rules, audit, _explain(settings)),
-            verifier=verifier_for(settings),
+            verifier=verifier_for(settings, audit),
         )
 
     def close(self) -> None:
@@ -57,10 +58,11 @@ def _explain(settings: Settings) -> tuple[str, str]:
     return settings.public_base_url, settings.audit_hash_key
 
 
-def verifier_for(settings: Settings) -> JwtVerifier | None:
-    """The one JWT verifier (and jti replay cache) of this process; None when authentication is off."""
+def verifier_for(settings: Settings, audit: AuditStore) -> JwtVerifier | None:
+    """The one JWT verifier of this process, its jti store per ``replay_store``; None when authentication is off."""
     if not settings.jwt_issuers:
         return None
+    shared = SeenTokens(audit, settings.jwt_leeway_s) if settings.replay_store == "database" else None
     return JwtVerifier(
         issuers=settings.jwt_issuers,
         algorithms=settings.jwt_algorithms,
@@ -71,6 +73,7 @@ def verifier_for(settings: Settings) -> JwtVerifier | None:
         refresh_cooldown_s=settings.jwks_refresh_cooldown_s,
         failure_cooldown_s=settings.jwks_failure_cooldown_s,
         max_waiters=settings.jwks_max_waiters,
+        replay=shared,  # None: this process's memory
     )
 
 
@@ -86,7 +89,7 @@ def state_from(settings: Settings, prepared: Prepared, audit: AuditStore) -> App
         audit=audit,
         reloader=Reloader(registry, prepared, on_serve),
         decider=Decider(registry, audit, _explain(settings)),
-        verifier=verifier_for(settings),
+        verifier=verifier_for(settings, audit),
     )
 
 

@@ -1,7 +1,8 @@
 """The FHIR client keeps the EHR's token on fhirServer and bounds every read in size and time.
 
 Reproduces D1 (token sent to another host through a later page's ``next`` link, dot segments
-escaping the base path) and D6 (an unbounded body, a slow-drip body beyond the budget).
+escaping the base path) and D6 (an unbounded body, a slow-drip body beyond the budget); the size cap is a setting
+(``CDSRULES_FHIR_MAX_BODY_BYTES``).
 """
 
 from __future__ import annotations
@@ -9,14 +10,22 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
-from engine.cdshooks.fhirclient import FhirFetcher, under_base
+from engine.cdshooks.fhirclient import MAX_BODY_BYTES, FhirFetcher, under_base
+from engine.settings import Settings
+from tests.apps import MakeClient
+from tests.cdshooks.conftest import app_settings
+from tests.cdshooks.fhirdata import baclofen_draft, full_prefetch, hook_request, order_context, patient
+from tests.cdshooks.servers import StubServer, fhir_routes
 
 BASE = "http://127.0.0.1:18100/fhir"
+SELECT = order_context(baclofen_draft(), selected=["MedicationRequest/request-123"])
 TOKEN = "SECRET-FHIR-TOKEN"
 
 
@@ -144,3 +153,35 @@ def test_slow_drip_body_is_cut_at_the_budget() -> None:
     got, elapsed = asyncio.run(run())
     assert got.document is None and "in time" in (got.error or "")
     assert elapsed < 30  # the drip lasts 60 s; the budget ended it
+
+
+def _padded_patient(size: int) -> dict[str, Any]:
+    """The test Patient with a narrative of about ``size`` bytes (what a large EHR answer carries)."""
+    p = patient()
+    p["text"] = {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml">' + "x" * size + "</div>"}
+    return p
+
+
+@pytest.mark.parametrize(("cap", "read"), [(None, True), (20_000, False)])
+def test_the_fhir_body_cap_is_a_setting(
+    cap: int | None, read: bool, fhir: StubServer, tmp_path: Path, make_client: MakeClient
+) -> None:
+    """A 50 kB Patient is read under the default 8 MB cap and abandoned under a 20 kB one."""
+    overrides = {"fhir_max_body_bytes": cap} if cap is not None else {}
+    settings = app_settings(tmp_path, **overrides)
+    assert settings.fhir_max_body_bytes == (cap or MAX_BODY_BYTES)
+    fhir.routes = fhir_routes([_padded_patient(50_000)])
+    prefetch = {k: v for k, v in full_prefetch().items() if k != "patient"}  # only the Patient is read
+    body = hook_request("order-select", SELECT, prefetch, fhirServer=fhir.url)
+    resp = make_client(settings).post("/cds-services/muscle-relaxant-dosing", json=body)
+    assert len(fhir.requests_for("Patient")) == 1
+    if read:
+        assert resp.status_code == 200, resp.text
+    else:
+        assert resp.status_code == 412, resp.text
+        assert "larger than 20000 bytes" in resp.text
+
+
+def test_the_fhir_body_cap_must_be_positive() -> None:
+    with pytest.raises(ValidationError, match="fhir_max_body_bytes"):
+        Settings(fhir_max_body_bytes=0)

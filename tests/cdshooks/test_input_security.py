@@ -38,6 +38,18 @@ def test_duplicate_keys_are_a_400(client: httpx.Client) -> None:
     assert r.status_code == 400 and "duplicate key 'hook'" in r.text
 
 
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ('{"hook": NaN}', "NaN is not a JSON number: JSON has no NaN or Infinity (at /hook)"),
+        ('{"n": ' + "9" * 200 + "}", "200 digits"),
+    ],
+)
+def test_non_finite_numbers_and_long_integers_are_a_400(client: httpx.Client, body: str, words: str) -> None:
+    r = client.post(SERVICE, content=body, headers=JSON)
+    assert r.status_code == 400 and words in r.text, r.text
+
+
 def test_invalid_utf8_is_a_400_naming_it(client: httpx.Client) -> None:
     r = client.post(SERVICE, content=b'{"hook":"\xff"}', headers=JSON)
     assert r.status_code == 400 and "UTF-8" in r.text
