@@ -20,11 +20,21 @@ What it costs: a commit fsyncs the journal and the database (WAL fsyncs one file
 the writer wait for each other (sqlite.org/wal.html, "Overview": WAL lets them proceed at once).
 BENCHMARKS.md has the measured difference; ``CDSRULES_SQLITE_JOURNAL_MODE=wal`` keeps WAL for a
 deployment that prefers that speed and accepts the crash on unwritable files.
+
+A connection opened while its file cannot be written is read-only for the rest of its life: SQLite's
+unix VFS falls back to ``O_RDONLY`` when ``O_RDWR`` is refused and never reopens the file (every
+later write gives "attempt to write a readonly database", even once the file is writable). Pooled,
+such a connection kept one worker refusing every decision long after the storage came back. So a
+connection that found its file unwritable when it opened is closed when it is returned instead of
+pooled (``close_unwritable_on_checkin``), and a storage error on any connection discards the whole
+pool (``discard_pool_on_storage_error``), as SQLAlchemy does for a dropped server connection: the
+next checkout opens the file afresh.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 from collections.abc import Callable
 from typing import Any, Literal
@@ -40,9 +50,10 @@ def connection_setup(journal_mode: JournalMode) -> Callable[[Any, Any], None]:
     if journal_mode not in JOURNAL_MODES:
         raise ValueError(f"SQLite journal mode must be one of {', '.join(JOURNAL_MODES)}, not {journal_mode!r}")
 
-    def setup(dbapi_conn: Any, _record: Any) -> None:
+    def setup(dbapi_conn: Any, record: Any) -> None:
         cur = dbapi_conn.cursor()
         try:
+            record.info["unwritable"] = _unwritable(cur)
             # first, so that the statements below wait for a lock instead of failing at once
             cur.execute("PRAGMA busy_timeout=30000")
             _set_journal_mode(cur, journal_mode)
@@ -55,6 +66,35 @@ def connection_setup(journal_mode: JournalMode) -> Callable[[Any, Any], None]:
             cur.close()
 
     return setup
+
+
+# SQLite primary result codes (sqlite.org/rescode.html) that mean "the storage failed", not "this
+# statement is wrong": SQLITE_PERM 3, SQLITE_READONLY 8, SQLITE_IOERR 10, SQLITE_CORRUPT 11,
+# SQLITE_FULL 13, SQLITE_CANTOPEN 14. Extended codes keep the primary code in their low byte.
+_STORAGE_ERRORS = frozenset({3, 8, 10, 11, 13, 14})
+
+
+def _unwritable(cur: Any) -> bool:
+    """The main database file, or the directory its journal is created in, cannot be written now."""
+    row = cur.execute("PRAGMA database_list").fetchone()
+    path = str(row[2]) if row and row[2] else ""
+    if not path:  # in-memory
+        return False
+    return not (os.access(path, os.W_OK) and os.access(os.path.dirname(path) or ".", os.W_OK))
+
+
+def close_unwritable_on_checkin(_dbapi_conn: Any, record: Any) -> None:
+    """SQLAlchemy ``checkin`` listener: never pool a connection SQLite opened read-only."""
+    if record is not None and record.info.get("unwritable"):
+        record.invalidate()
+
+
+def discard_pool_on_storage_error(context: Any) -> None:
+    """SQLAlchemy ``handle_error`` listener: a storage failure invalidates every pooled connection."""
+    original = getattr(context, "original_exception", None)
+    code = getattr(original, "sqlite_errorcode", None)
+    if isinstance(original, sqlite3.Error) and isinstance(code, int) and code & 0xFF in _STORAGE_ERRORS:
+        context.is_disconnect = True  # SQLAlchemy then drops this connection and the pool's others
 
 
 def _set_journal_mode(cur: Any, wanted: JournalMode) -> None:

@@ -137,3 +137,23 @@ def test_immutable_files_are_an_audit_error_and_writes_resume_after(tmp_path: Pa
         assert store.get(after.id) is not None
     finally:
         store.dispose()
+
+
+def test_a_connection_opened_while_the_file_was_immutable_does_not_outlive_the_window(tmp_path: Path) -> None:
+    # SQLite opens an unwritable file read-only and never reopens it; pooled, that connection
+    # refused every write after the window until the process ended
+    immutable_supported(tmp_path)
+    store = _store(tmp_path / "audit.db")
+    try:
+        store.record(make_record())
+        with immutable(tmp_path, "audit.db"):
+            store.engine.dispose()  # the next checkout opens the file now, while it is immutable
+            assert store.writable() is False
+            with pytest.raises(AuditError):
+                store.record(make_record())
+        assert store.writable() is True
+        after = make_record()
+        store.record(after)
+        assert store.get(after.id) is not None
+    finally:
+        store.dispose()
