@@ -101,8 +101,11 @@ def _post(url: str, body: dict[str, Any], timeout: float = 30) -> tuple[int, byt
 
 
 @contextlib.contextmanager
-def serving(workers: int, workdir: Path) -> Iterator[Server]:
-    """``cdsrules serve --workers N`` on 127.0.0.1, ready in every worker, stopped on exit."""
+def serving(workers: int, workdir: Path, settings: dict[str, str] | None = None) -> Iterator[Server]:
+    """``cdsrules serve --workers N`` on 127.0.0.1, ready in every worker, stopped on exit.
+
+    ``settings``: extra ``CDSRULES_*`` variables for the server (the rest are cleared).
+    """
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CDSRULES_") and k != "PROMETHEUS_MULTIPROC_DIR"}
     env.update(
@@ -110,6 +113,7 @@ def serving(workers: int, workdir: Path) -> Iterator[Server]:
         CDSRULES_LOG_LEVEL="INFO",
         PYTHONPATH=str(ROOT),
     )
+    env.update(settings or {})
     log = workdir / f"server-{workers}w.log"
     cmd = [sys.executable, "-c", "from engine.cli import main; main()", "serve"]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]

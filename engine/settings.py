@@ -28,6 +28,14 @@ class Settings(BaseSettings):
         description="Audit store (SQLAlchemy URL); CDSRULES_DATABASE_URL or DATABASE_URL; postgres:// means psycopg 3.",
     )
     audit_store_inputs: bool = Field(default=False, description="Keep the full input document (contains PHI).")
+    sqlite_journal_mode: Literal["truncate", "wal"] = Field(
+        default="truncate",
+        description=(
+            "SQLite audit file only: 'truncate' (rollback journal, no memory mapping: an unwritable file gives 503 "
+            "and the service recovers) or 'wal' (faster commits, readers never wait for the writer, but a worker "
+            "dies with SIGBUS when the mapped -shm file becomes unwritable). See docs/deployment.md."
+        ),
+    )
     pack_archive_dir: Path | None = Field(
         default=None,
         description="Keep every pack that serves here, by digest, so `cdsrules audit replay` can load it.",

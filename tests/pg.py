@@ -84,6 +84,10 @@ class PgCluster:
             "--locale=C.UTF-8",
             "--no-sync",
         )
+        self.resume()
+
+    def resume(self) -> None:
+        """Start the server on the existing data directory (after ``start`` or a ``halt``)."""
         opts = f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories='{self.root}'"
         opts += " -c max_connections=200"
         self.run(
@@ -97,6 +101,10 @@ class PgCluster:
             "-w",
             "start",
         )
+
+    def halt(self) -> None:
+        """Stop the server as a crash would (``-m immediate``), keeping the data for ``resume``."""
+        self.run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
 
     def stop(self) -> None:
         with contextlib.suppress(RuntimeError):

@@ -1,6 +1,7 @@
 """The audit store: every decision is written here before the response leaves the service.
 
-SQLAlchemy 2 keeps one model for SQLite (embedded default, WAL) and PostgreSQL (psycopg 3). A
+SQLAlchemy 2 keeps one model for SQLite (embedded default; its connection set-up, and why the
+journal is not WAL by default, is ``engine.audit.sqlite_setup``) and PostgreSQL (psycopg 3). A
 write that fails raises ``AuditError`` and is counted in ``cdsrules_audit_write_failures_total``;
 the HTTP layer turns it into 503, so no advice is ever unrecorded.
 
@@ -38,6 +39,12 @@ from engine.audit import migrate
 from engine.audit.identifiers import patient_ids, scrub
 from engine.audit.models import Base, DecisionCardRow, DecisionRow, DecisionRuleRow, FeedbackRow
 from engine.audit.redact import without_secrets
+from engine.audit.sqlite_setup import (
+    JournalMode,
+    close_unwritable_on_checkin,
+    connection_setup,
+    discard_pool_on_storage_error,
+)
 from engine.errors import CdsRulesError, InputError, InputProblem
 from engine.observability import metrics
 from engine.observability.logs import bind
@@ -125,7 +132,9 @@ def _utc(value: dt.datetime) -> dt.datetime:
 
 
 class AuditStore:
-    def __init__(self, url: str, hash_key: str, store_inputs: bool = False) -> None:
+    def __init__(
+        self, url: str, hash_key: str, store_inputs: bool = False, sqlite_journal_mode: JournalMode = "truncate"
+    ) -> None:
         self.url = normalise_url(url)
         self._key = hash_key.encode()
         self.store_inputs = store_inputs
@@ -143,7 +152,9 @@ class AuditStore:
         kwargs["json_serializer"] = _to_json_text
         self.engine: SqlEngine = create_engine(self.url, **kwargs)
         if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "connect", connection_setup(sqlite_journal_mode))
+            event.listen(self.engine, "handle_error", discard_pool_on_storage_error)
+            event.listen(self.engine.pool, "checkin", close_unwritable_on_checkin)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._insert_decision = insert(cast(Table, DecisionRow.__table__))
         self._insert_rules = insert(cast(Table, DecisionRuleRow.__table__))
@@ -434,17 +445,6 @@ def _to_json_text(value: Any) -> str:
 
 def _first_line(exc: BaseException) -> str:
     return str(exc).splitlines()[0][:200] if str(exc) else ""
-
-
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    # FULL: a decision's commit is on disk (WAL fsynced) before its answer is sent, even across a
-    # power loss or OS crash; NORMAL would leave the last commits of a crash to chance.
-    cur.execute("PRAGMA synchronous=FULL")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.close()
 
 
 def _row_dict(row: DecisionRow) -> dict[str, Any]:

@@ -41,7 +41,12 @@ def _store(database_url: str | None) -> AuditStore:
     from engine.audit.store import AuditStore
 
     settings = Settings()
-    return AuditStore(database_url or settings.database_url, settings.audit_hash_key, settings.audit_store_inputs)
+    return AuditStore(
+        database_url or settings.database_url,
+        settings.audit_hash_key,
+        settings.audit_store_inputs,
+        settings.sqlite_journal_mode,
+    )
 
 
 @app.command("export")

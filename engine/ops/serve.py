@@ -57,7 +57,9 @@ def prepare(settings: Settings, host: str) -> None:
 
     safety.check(settings, host)
     prepare_or_raise(settings.rules_dir).close()  # the workers' gate: compile, clinical lint, examples
-    store = AuditStore(settings.database_url, settings.audit_hash_key, settings.audit_store_inputs)
+    store = AuditStore(
+        settings.database_url, settings.audit_hash_key, settings.audit_store_inputs, settings.sqlite_journal_mode
+    )
     try:
         store.migrate()
     finally:

@@ -105,7 +105,9 @@ def build_state(settings: Settings, *, migrate: bool = True) -> AppState:
     safety.check(settings)  # the bind address is checked by `cdsrules serve`, which knows it
     prepared = prepare_or_raise(settings.rules_dir)  # the gate every reload passes too
     log_prepared(prepared)
-    audit = AuditStore(settings.database_url, settings.audit_hash_key, settings.audit_store_inputs)
+    audit = AuditStore(
+        settings.database_url, settings.audit_hash_key, settings.audit_store_inputs, settings.sqlite_journal_mode
+    )
     if migrate:
         audit.migrate()  # Alembic to head, under a lock: workers and replicas may start together
     return state_from(settings, prepared, audit)

@@ -37,11 +37,3 @@ def test_fresh_database_is_not_ready_until_migrated(db_url: str) -> None:
     s.migrate()
     assert s.ping() is True
     s.dispose()
-
-
-def test_sqlite_runs_in_wal_mode(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    s = AuditStore(f"sqlite:///{tmp_path}/wal.db", "k")
-    s.migrate()
-    with s.engine.connect() as conn:
-        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-    s.dispose()

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -23,9 +24,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class Served:
+    base: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+
 @contextmanager
 def running_server(args: list[str], env: dict[str, str], ready_timeout: float = 120.0) -> Iterator[str]:
     """Yield the base URL once /readyz answers 200; terminate (SIGTERM) and reap afterwards."""
+    with serving(args, env, ready_timeout) as served:
+        yield served.base
+
+
+@contextmanager
+def serving(args: list[str], env: dict[str, str], ready_timeout: float = 120.0) -> Iterator[Served]:
+    """``running_server`` that also hands over the server process (its master, with workers)."""
     port = free_port()
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("CDSRULES_", "PROMETHEUS_"))}
     full_env.update(env)
@@ -52,7 +67,7 @@ def running_server(args: list[str], env: dict[str, str], ready_timeout: float = 
                 if time.monotonic() > deadline:
                     raise RuntimeError("server not ready in time")
                 time.sleep(0.3)
-            yield base
+            yield Served(base, proc, log)
         finally:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
