@@ -26,9 +26,11 @@ unix VFS falls back to ``O_RDONLY`` when ``O_RDWR`` is refused and never reopens
 later write gives "attempt to write a readonly database", even once the file is writable). Pooled,
 such a connection kept one worker refusing every decision long after the storage came back. So a
 connection that found its file unwritable when it opened is closed when it is returned instead of
-pooled (``close_unwritable_on_checkin``), and a storage error on any connection discards the whole
-pool (``discard_pool_on_storage_error``), as SQLAlchemy does for a dropped server connection: the
-next checkout opens the file afresh.
+pooled (``close_unwritable_on_checkin``): the next checkout opens the file afresh. Connections
+opened while the file was writable keep working once it is writable again, so they stay pooled.
+(Discarding the whole pool on any storage error was tried and is wrong: SQLAlchemy's invalidation
+skips the rollback, and on a full disk the failed connection kept its lock until garbage
+collection, so every other writer waited out ``busy_timeout``.)
 """
 
 from __future__ import annotations
@@ -68,12 +70,6 @@ def connection_setup(journal_mode: JournalMode) -> Callable[[Any, Any], None]:
     return setup
 
 
-# SQLite primary result codes (sqlite.org/rescode.html) that mean "the storage failed", not "this
-# statement is wrong": SQLITE_PERM 3, SQLITE_READONLY 8, SQLITE_IOERR 10, SQLITE_CORRUPT 11,
-# SQLITE_FULL 13, SQLITE_CANTOPEN 14. Extended codes keep the primary code in their low byte.
-_STORAGE_ERRORS = frozenset({3, 8, 10, 11, 13, 14})
-
-
 def _unwritable(cur: Any) -> bool:
     """The main database file, or the directory its journal is created in, cannot be written now."""
     row = cur.execute("PRAGMA database_list").fetchone()
@@ -87,14 +83,6 @@ def close_unwritable_on_checkin(_dbapi_conn: Any, record: Any) -> None:
     """SQLAlchemy ``checkin`` listener: never pool a connection SQLite opened read-only."""
     if record is not None and record.info.get("unwritable"):
         record.invalidate()
-
-
-def discard_pool_on_storage_error(context: Any) -> None:
-    """SQLAlchemy ``handle_error`` listener: a storage failure invalidates every pooled connection."""
-    original = getattr(context, "original_exception", None)
-    code = getattr(original, "sqlite_errorcode", None)
-    if isinstance(original, sqlite3.Error) and isinstance(code, int) and code & 0xFF in _STORAGE_ERRORS:
-        context.is_disconnect = True  # SQLAlchemy then drops this connection and the pool's others
 
 
 def _set_journal_mode(cur: Any, wanted: JournalMode) -> None:

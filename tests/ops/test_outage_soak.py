@@ -1,6 +1,6 @@
 """Outage soak: real ``cdsrules serve --workers 2`` processes under load through storage and JWKS failures.
 
-Three cases, each with decisions posted throughout by a few client threads, and at the end the
+Four cases, each with decisions posted throughout by a few client threads, and at the end the
 same check: every decision answered 200 has its audit row (0 acknowledged decisions lost).
 
 * PostgreSQL stops, a worker is killed (``kill -9``, as an OOM kill would) and its replacement
@@ -11,6 +11,8 @@ same check: every decision answered 200 has its audit row (0 acknowledged decisi
 * The SQLite files and their directory become immutable (``chattr +i``), then writable again.
   Every request in the window must get the normal 503 and ``/readyz`` "not-writable"; no worker may
   die and no request may go unanswered. In WAL mode both workers died of SIGBUS here.
+* The disk under the SQLite file fills (a small tmpfs), then gets its space back: the same 503s and
+  not-ready answers, and recovery without a restart.
 * A slow JWKS URL named by attackers' tokens (unauthenticated, random ``kid``) must not stall a
   legitimate client of another issuer.
 
@@ -21,11 +23,14 @@ server process is still alive while it waits.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +43,7 @@ from tests.audit.records import BODY
 from tests.audit.test_sqlite_journal import immutable, immutable_supported
 from tests.cdshooks.servers import StubServer
 from tests.cdshooks.test_auth import ATTACKER_KEY, ISS, Ehr
+from tests.needs import unavailable
 from tests.ops.server import Served, serving
 from tests.pg import pg_cluster
 
@@ -309,6 +315,93 @@ def test_immutable_sqlite_files_give_503_then_recover_and_no_worker_dies(
     for pid in pids:
         os.kill(pid, 0)  # both original workers still alive (ProcessLookupError otherwise)
     assert_none_lost(load, f"sqlite:///{db_dir}/audit.db")
+
+
+@contextmanager
+def small_filesystem(where: Path, size_mb: int) -> Iterator[Path]:
+    """A tmpfs of ``size_mb`` mounted at ``where`` (root only), always unmounted afterwards."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        unavailable("a disk that can fill needs root to mount a small tmpfs")
+    where.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(where)], capture_output=True)
+    if done.returncode != 0:
+        unavailable(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def fill(directory: Path) -> Path:
+    """Write a file until the filesystem has no byte left; return it (delete it to free the space)."""
+    filler = directory / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for size in (1 << 20, 4096, 1):  # unbuffered, so nothing is left to fail at close
+            try:
+                while os.write(fd, b"\0" * size):
+                    pass
+            except OSError:  # ENOSPC at this step size; the next, smaller one takes what is left
+                pass
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_a_full_disk_gives_503_and_not_ready_then_recovers_when_space_returns(
+    ehr: Ehr, slow_jwks: StubServer, tmp_path: Path
+) -> None:
+    # as in the probe: the SQLite file on a small filesystem that fills, then gets space back
+    with small_filesystem(tmp_path / "disk", 32) as disk:
+        issuers = f'{{"{ISS}": ["{ehr.jku}"]}}'
+        env = {
+            "CDSRULES_DATABASE_URL": f"sqlite:///{disk}/audit.db",
+            "CDSRULES_TEST_LOG": str(tmp_path / "server.log"),
+            "CDSRULES_JWT_ISSUERS": issuers,
+            "CDSRULES_PUBLIC_BASE_URL": PUBLIC_BASE,
+        }
+        with serving(["--workers", "2"], env) as served:
+            pids = worker_pids(served)
+            for _ in range(20):  # each worker fetches the EHR's keys before the burst (see sqlite_server)
+                httpx.post(f"{served.base}/v1/evaluate", json=BODY, headers=_auth(ehr), timeout=60)
+            with Load(served.base, threads=4, token=_good_token(ehr)) as load:
+                wait_for(served, "decisions before the disk fills", lambda: load.count(200) >= 30)
+                filler = fill(disk)
+                mark = len(load.answers)
+                not_ready: set[int] = set()
+
+                def refused_and_not_ready() -> bool:
+                    status, pid, db = readiness(served.base)
+                    if status == 503 and db in ("not-writable", "unavailable") and pid is not None:
+                        not_ready.add(pid)
+                    return not_ready >= pids and load.count(503, mark) >= 50
+
+                wait_for(
+                    served,
+                    "503s and /readyz 503 on both workers while the disk is full",
+                    refused_and_not_ready,
+                    pids,
+                    lambda: (not_ready, pids, readiness(served.base), load.count(503, mark)),
+                )
+                filler.unlink()
+                mark = len(load.answers)
+                ready: set[int] = set()
+
+                def recovered() -> bool:
+                    status, pid, _ = readiness(served.base)
+                    if status == 200 and pid is not None:
+                        ready.add(pid)
+                    return ready >= pids and load.count(200, mark) >= 20
+
+                wait_for(served, "both workers ready and answering 200 once space returns", recovered, pids)
+            assert load.count(0) == 0, f"{load.count(0)} requests got no answer"
+            assert_only_recorded_or_refused(load)
+            assert served.log.read_text(errors="replace").count("Booting worker") == 2, "a worker was replaced"
+            assert_none_lost(load, f"sqlite:///{disk}/audit.db")
+
+
+def _auth(ehr: Ehr) -> dict[str, str]:
+    return {"Authorization": f"Bearer {ehr.token(aud=AUD, jku=None)}"}
 
 
 def _attacker_token() -> str:
