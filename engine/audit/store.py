@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -124,6 +125,13 @@ def _utc(value: dt.datetime) -> dt.datetime:
         return value.astimezone(dt.UTC)
     except OverflowError as exc:
         raise InputError([InputProblem("/since", f"{value.isoformat()} is outside the representable range")]) from exc
+
+
+# Free space below which a SQLite audit file is reported not writable. One decision's commit (its
+# row with the stored answer, its cards and rules, and their rollback journal) is tens of
+# kilobytes, and the per-call caps on orders bound the largest; 1 MiB leaves room for a burst of them
+# across workers, while a disk that full is an outage the operator must see anyway.
+SQLITE_MIN_FREE_BYTES = 1 << 20
 
 
 class AuditStore:
@@ -410,20 +418,32 @@ class AuditStore:
         ``ping`` only reads, and reads keep working on a full disk while every decision fails;
         readiness must fail with them, or load balancers keep sending traffic to a node that
         can give no advice. SQLite: rewrite the file header's ``user_version`` (unused by
-        Alembic), a one-page commit. PostgreSQL: the session is not read-only (a hot standby
-        or ``default_transaction_read_only``); a full disk there is the server's to report.
+        Alembic), a one-page commit, and at least ``SQLITE_MIN_FREE_BYTES`` free beside the
+        file: a one-page commit still fits in the few kilobytes a failed transaction's journal
+        frees on a full disk, while every decision (rows, cards, rules, the journal of all of
+        them) does not, and readiness said "ok" through thousands of 503s. PostgreSQL: the
+        session is not read-only (a hot standby or ``default_transaction_read_only``); a full
+        disk there is the server's to report.
         """
         try:
             if self.engine.dialect.name == "sqlite":
                 with self._write_lock, self.engine.connect() as conn:
                     conn.exec_driver_sql(f"PRAGMA user_version = {int(time.time()) % 1_000_000}")
                     conn.commit()
-                return True
+                return self._sqlite_free_bytes() >= SQLITE_MIN_FREE_BYTES
             with self.engine.connect() as conn:
                 read_only = conn.exec_driver_sql("SHOW transaction_read_only").scalar()
             return str(read_only).lower() != "on"
         except (SQLAlchemyError, OSError):
             return False
+
+    def _sqlite_free_bytes(self) -> int:
+        """Bytes free to this process on the SQLite file's filesystem (unbounded for in-memory)."""
+        db = make_url(self.url).database
+        if not db or db == ":memory:":
+            return SQLITE_MIN_FREE_BYTES
+        st = os.statvfs(Path(db).resolve().parent)
+        return st.f_bavail * st.f_frsize
 
     def count(self) -> int:
         with Session(self.engine) as session:

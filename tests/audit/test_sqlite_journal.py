@@ -157,3 +157,26 @@ def test_a_connection_opened_while_the_file_was_immutable_does_not_outlive_the_w
         assert store.get(after.id) is not None
     finally:
         store.dispose()
+
+
+def test_a_nearly_full_disk_is_not_writable_although_a_one_page_commit_fits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # on a full disk a failed decision's journal frees a few kilobytes: the readiness probe's
+    # one-page commit fits there, every decision does not
+    store = _store(tmp_path / "audit.db")
+    try:
+        assert store.writable() is True
+        real = os.statvfs
+
+        def nearly_full(path: object) -> os.statvfs_result:
+            st = real(path)  # type: ignore[arg-type]
+            return os.statvfs_result((st.f_bsize, 4096, st.f_blocks, 16, 16, *tuple(st)[5:]))
+
+        monkeypatch.setattr(os, "statvfs", nearly_full)
+        with store.engine.connect() as conn:  # the one-page commit itself still succeeds
+            conn.exec_driver_sql("PRAGMA user_version = 7")
+            conn.commit()
+        assert store.writable() is False
+    finally:
+        store.dispose()
