@@ -25,8 +25,10 @@ A connection opened while its file cannot be written is read-only for the rest o
 unix VFS falls back to ``O_RDONLY`` when ``O_RDWR`` is refused and never reopens the file (every
 later write gives "attempt to write a readonly database", even once the file is writable). Pooled,
 such a connection kept one worker refusing every decision long after the storage came back. So a
-connection that found its file unwritable when it opened is closed when it is returned instead of
-pooled (``close_unwritable_on_checkin``): the next checkout opens the file afresh. Connections
+connection that found its file unwritable when it opened, or that a write found read-only
+(``mark_read_only_connection``, for the open that races the file becoming writable again), is
+closed when it is returned instead of pooled (``close_unwritable_on_checkin``): the next checkout
+opens the file afresh. Connections
 opened while the file was writable keep working once it is writable again, so they stay pooled.
 (Discarding the whole pool on any storage error was tried and is wrong: SQLAlchemy's invalidation
 skips the rollback, and on a full disk the failed connection kept its lock until garbage
@@ -70,6 +72,9 @@ def connection_setup(journal_mode: JournalMode) -> Callable[[Any, Any], None]:
     return setup
 
 
+_SQLITE_READONLY = 8
+
+
 def _unwritable(cur: Any) -> bool:
     """The main database file, or the directory its journal is created in, cannot be written now."""
     row = cur.execute("PRAGMA database_list").fetchone()
@@ -77,6 +82,20 @@ def _unwritable(cur: Any) -> bool:
     if not path:  # in-memory
         return False
     return not (os.access(path, os.W_OK) and os.access(os.path.dirname(path) or ".", os.W_OK))
+
+
+def mark_read_only_connection(context: Any) -> None:
+    """SQLAlchemy ``handle_error`` listener: a connection SQLite answers "readonly" is not pooled again.
+
+    The check at connect time can race the file becoming writable again (opened read-only, checked
+    writable a moment later); SQLITE_READONLY (primary result code 8, sqlite.org/rescode.html) on
+    a write is the certain sign. The connection is only marked: the transaction is rolled back as
+    usual and ``close_unwritable_on_checkin`` closes it when it is returned.
+    """
+    original = getattr(context, "original_exception", None)
+    code = getattr(original, "sqlite_errorcode", None)
+    if isinstance(code, int) and code & 0xFF == _SQLITE_READONLY and context.connection is not None:
+        context.connection.info["unwritable"] = True
 
 
 def close_unwritable_on_checkin(_dbapi_conn: Any, record: Any) -> None:

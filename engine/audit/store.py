@@ -40,7 +40,12 @@ from engine.audit import migrate
 from engine.audit.identifiers import patient_ids, scrub
 from engine.audit.models import Base, DecisionCardRow, DecisionRow, DecisionRuleRow, FeedbackRow
 from engine.audit.redact import without_secrets
-from engine.audit.sqlite_setup import JournalMode, close_unwritable_on_checkin, connection_setup
+from engine.audit.sqlite_setup import (
+    JournalMode,
+    close_unwritable_on_checkin,
+    connection_setup,
+    mark_read_only_connection,
+)
 from engine.errors import CdsRulesError, InputError, InputProblem
 from engine.observability import metrics
 from engine.observability.logs import bind
@@ -156,6 +161,7 @@ class AuditStore:
         self.engine: SqlEngine = create_engine(self.url, **kwargs)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", connection_setup(sqlite_journal_mode))
+            event.listen(self.engine, "handle_error", mark_read_only_connection)
             event.listen(self.engine.pool, "checkin", close_unwritable_on_checkin)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._insert_decision = insert(cast(Table, DecisionRow.__table__))

@@ -180,3 +180,27 @@ def test_a_nearly_full_disk_is_not_writable_although_a_one_page_commit_fits(
         assert store.writable() is False
     finally:
         store.dispose()
+
+
+def test_a_read_only_connection_the_open_time_check_missed_is_closed_after_its_first_refused_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the open-time check can race the file becoming writable again: SQLite opened it read-only,
+    # the check a moment later found it writable, and the connection was pooled
+    immutable_supported(tmp_path)
+    store = _store(tmp_path / "audit.db")
+    try:
+        store.record(make_record())
+        with immutable(tmp_path, "audit.db"):
+            store.engine.dispose()
+            monkeypatch.setattr("engine.audit.sqlite_setup.os.access", lambda *_a, **_k: True)
+            assert store.ping() is True  # opens (read-only) and pools the connection
+        monkeypatch.undo()
+        with pytest.raises(AuditError):  # "attempt to write a readonly database": marked, then closed
+            store.record(make_record())
+        after = make_record()
+        store.record(after)
+        assert store.get(after.id) is not None
+        assert store.writable() is True
+    finally:
+        store.dispose()

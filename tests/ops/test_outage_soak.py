@@ -153,6 +153,42 @@ def worker_pids(served: Served, n: int = 2) -> set[int]:
     return seen
 
 
+def wait_refused_and_not_ready(served: Served, load: Load, pids: set[int], refusals: int, what: str) -> None:
+    """Wait until ``refusals`` more requests got 503 and each of ``pids`` answered /readyz 503.
+
+    "not-writable" when reads still work; "unavailable" when the event cut a commit short: its
+    journal is hot and every reader must roll it back first, which needs a write. Either way, out
+    of rotation. Fails if a worker of ``pids`` dies meanwhile.
+    """
+    mark = len(load.answers)
+    not_ready: set[int] = set()
+
+    def refused_and_not_ready() -> bool:
+        status, pid, db = readiness(served.base)
+        if status == 503 and db in ("not-writable", "unavailable") and pid is not None:
+            not_ready.add(pid)
+        return not_ready >= pids and load.count(503, mark) >= refusals
+
+    def state() -> object:
+        return not_ready, pids, readiness(served.base), load.count(503, mark)
+
+    wait_for(served, what, refused_and_not_ready, pids, state)
+
+
+def wait_recovered(served: Served, load: Load, pids: set[int], what: str) -> None:
+    """Wait until each of ``pids`` answered /readyz 200 and 20 more decisions were answered 200."""
+    mark = len(load.answers)
+    ready: set[int] = set()
+
+    def recovered() -> bool:
+        status, pid, _ = readiness(served.base)
+        if status == 200 and pid is not None:
+            ready.add(pid)
+        return ready >= pids and load.count(200, mark) >= 20
+
+    wait_for(served, what, recovered, pids)
+
+
 def assert_none_lost(load: Load, url: str) -> None:
     engine = create_engine(url)
     try:
@@ -256,10 +292,7 @@ def sqlite_server(
         # meets the bound on requests waiting for one JWKS fetch (CDSRULES_JWKS_MAX_WAITERS) and gets 401
         worker_pids(served)
         for _ in range(20):
-            token = ehr.token(aud=AUD, jku=None)
-            httpx.post(
-                f"{served.base}/v1/evaluate", json=BODY, headers={"Authorization": f"Bearer {token}"}, timeout=60
-            )
+            httpx.post(f"{served.base}/v1/evaluate", json=BODY, headers=_auth(ehr), timeout=60)
         yield served, db_dir
 
 
@@ -278,35 +311,8 @@ def test_immutable_sqlite_files_give_503_then_recover_and_no_worker_dies(
     with Load(served.base, threads=8, token=_good_token(ehr)) as load:
         wait_for(served, "decisions before the window", lambda: load.count(200) >= 50)
         with immutable(db_dir, "audit.db"):
-            mark = len(load.answers)
-            not_ready: set[int] = set()
-
-            def refused_and_not_ready() -> bool:
-                # "not-writable" when reads still work; "unavailable" when the change cut a commit
-                # short: its journal is hot and every reader must roll it back first, which needs
-                # a write ("attempt to write a readonly database"). Either way, out of rotation.
-                status, pid, db = readiness(served.base)
-                if status == 503 and db in ("not-writable", "unavailable") and pid is not None:
-                    not_ready.add(pid)
-                return not_ready >= pids and load.count(503, mark) >= 200
-
-            wait_for(
-                served,
-                "503s and /readyz 503 on both workers",
-                refused_and_not_ready,
-                pids,
-                lambda: (not_ready, pids, readiness(served.base), load.count(503, mark)),
-            )
-        mark = len(load.answers)
-        ready: set[int] = set()
-
-        def recovered() -> bool:
-            status, pid, _ = readiness(served.base)
-            if status == 200 and pid is not None:
-                ready.add(pid)
-            return ready >= pids and load.count(200, mark) >= 20
-
-        wait_for(served, "both workers writable and answering 200 again", recovered, pids)
+            wait_refused_and_not_ready(served, load, pids, 200, "503s and /readyz 503 on both workers")
+        wait_recovered(served, load, pids, "both workers writable and answering 200 again")
     assert load.count(0) == 0, f"{load.count(0)} requests got no answer (a worker died mid-request)"
     assert_only_recorded_or_refused(load)
     log = served.log.read_text(errors="replace")
@@ -348,9 +354,7 @@ def fill(directory: Path) -> Path:
     return filler
 
 
-def test_a_full_disk_gives_503_and_not_ready_then_recovers_when_space_returns(
-    ehr: Ehr, slow_jwks: StubServer, tmp_path: Path
-) -> None:
+def test_a_full_disk_gives_503_and_not_ready_then_recovers_when_space_returns(ehr: Ehr, tmp_path: Path) -> None:
     # as in the probe: the SQLite file on a small filesystem that fills, then gets space back
     with small_filesystem(tmp_path / "disk", 32) as disk:
         issuers = f'{{"{ISS}": ["{ehr.jku}"]}}'
@@ -367,33 +371,9 @@ def test_a_full_disk_gives_503_and_not_ready_then_recovers_when_space_returns(
             with Load(served.base, threads=4, token=_good_token(ehr)) as load:
                 wait_for(served, "decisions before the disk fills", lambda: load.count(200) >= 30)
                 filler = fill(disk)
-                mark = len(load.answers)
-                not_ready: set[int] = set()
-
-                def refused_and_not_ready() -> bool:
-                    status, pid, db = readiness(served.base)
-                    if status == 503 and db in ("not-writable", "unavailable") and pid is not None:
-                        not_ready.add(pid)
-                    return not_ready >= pids and load.count(503, mark) >= 50
-
-                wait_for(
-                    served,
-                    "503s and /readyz 503 on both workers while the disk is full",
-                    refused_and_not_ready,
-                    pids,
-                    lambda: (not_ready, pids, readiness(served.base), load.count(503, mark)),
-                )
+                wait_refused_and_not_ready(served, load, pids, 50, "503s and /readyz 503 on both workers (disk full)")
                 filler.unlink()
-                mark = len(load.answers)
-                ready: set[int] = set()
-
-                def recovered() -> bool:
-                    status, pid, _ = readiness(served.base)
-                    if status == 200 and pid is not None:
-                        ready.add(pid)
-                    return ready >= pids and load.count(200, mark) >= 20
-
-                wait_for(served, "both workers ready and answering 200 once space returns", recovered, pids)
+                wait_recovered(served, load, pids, "both workers ready and answering 200 once space returns")
             assert load.count(0) == 0, f"{load.count(0)} requests got no answer"
             assert_only_recorded_or_refused(load)
             assert served.log.read_text(errors="replace").count("Booting worker") == 2, "a worker was replaced"
