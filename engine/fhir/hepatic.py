@@ -28,6 +28,7 @@ which results were read.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,7 +102,22 @@ def _bases(results: dict[str, LiverResult | None]) -> list[tuple[str, str]]:
     return bases
 
 
-def hepatic_reading(obs: CodedObservations, conditions: list[dict[str, Any]]) -> HepaticReading:
+def _too_old(results: list[LiverResult], max_age_days: int | None) -> list[LiverResult]:
+    """Results older than ``max_age_days`` (undated ones count as too old)."""
+    if not max_age_days:
+        return []
+    now = dt.datetime.now(dt.UTC)
+    return [r for r in results if r.at is None or (now - r.at).days > max_age_days]
+
+
+def hepatic_reading(
+    obs: CodedObservations, conditions: list[dict[str, Any]], max_age_days: int | None = None
+) -> HepaticReading:
+    """``max_age_days``: normal tests older than this cannot say "none" (abnormal ones still count).
+
+    The asymmetry is the conservative one: an old abnormal result is still a reason for caution,
+    while an old normal one says nothing about the liver today, so it leaves the grade unknown.
+    """
     out = HepaticReading()
     results: dict[str, LiverResult | None] = {}
     for kind in _KINDS:
@@ -135,6 +151,11 @@ def hepatic_reading(obs: CodedObservations, conditions: list[dict[str, Any]]) ->
     elif normal and unread:
         # someone scored this patient's liver disease: normal tests alone do not make it "none"
         out.evidence.append(f"liver tests within range ({shown}) but a Child-Pugh entry could not be read")
+    elif normal and (old := _too_old([r for r in (bili, ast) if r is not None], max_age_days)):
+        out.evidence.append(
+            f"liver tests within range but over {max_age_days} days old or undated "
+            f"({'; '.join(r.describe() for r in old)}): hepatic function not graded"
+        )
     elif normal:
         out.grade = "none"
         out.evidence.append(f"no hepatic impairment documented: {shown}; NCI ODWG")

@@ -242,7 +242,7 @@ def build_profile(resources: Any, renal_max_age_days: int | None = None) -> Fhir
 
     conditions = [c for c in found.of_type("Condition") if _active_condition(c)]
     conditions = _pregnancy_from_conditions(conditions, fields, out)
-    hepatic = hepatic_reading(obs, conditions)
+    hepatic = hepatic_reading(obs, conditions, renal_max_age_days)  # the same age bound as renal labs
     if hepatic.grade is not None:
         fields["hepatic_impairment"] = hepatic.grade
     out.evidence.extend(hepatic.evidence)

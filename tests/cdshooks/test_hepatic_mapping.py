@@ -142,3 +142,23 @@ def test_a_child_pugh_answer_out_of_range_is_not_used_and_does_not_allow_none() 
     got, facts = hepatic(*normal_odwg(), child_pugh({"valueInteger": 20}))
     assert got == "unknown"  # a Child-Pugh score was recorded: normal tests alone do not say "none"
     assert "Child-Pugh score 20 is not a whole number from 5 to 15" in facts
+
+
+def test_normal_liver_tests_older_than_the_lab_age_limit_do_not_say_none() -> None:
+    # the renal lab age bound applies to liver tests too, one way: an old normal result says nothing
+    # about the liver today (grade unset), while an old abnormal one still counts
+    import datetime as dt
+
+    def aged(o: dict[str, Any], days: int) -> dict[str, Any]:
+        return {**o, "effectiveDateTime": (dt.date.today() - dt.timedelta(days=days)).isoformat()}
+
+    def grade(*labs: dict[str, Any]) -> tuple[str | None, str]:
+        profile = build_profile([patient(), *labs], renal_max_age_days=365)
+        return profile.patient.hepatic_impairment, " | ".join(profile.evidence + profile.notes)
+
+    bili, ast = normal_odwg()
+    assert grade(aged(bili, 30), aged(ast, 30))[0] == "none"
+    old, facts = grade(aged(bili, 400), aged(ast, 30))
+    assert old in (None, "unknown") and "over 365 days old" in facts
+    high_ast = lab("1920-8", 95, "U/L", high=40)
+    assert grade(aged(bili, 400), aged(high_ast, 400))[0] == "mild"
